@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Build the test control plane (etcd, kube-apiserver, kube-controller-manager,
+# kubectl) and helm from their Go modules, at pinned versions, into a cache
+# folder outside the work tree. Does nothing when the binaries are already there.
+#
+# Why from source: no Docker engine and no prebuilt Kubernetes download are
+# available on our machines, but the Go module proxy is. The result is the same
+# set of binaries controller-runtime's envtest uses (its KUBEBUILDER_ASSETS).
+#
+#   hack/build-controlplane.sh            # build what is missing, print the folder
+#   FORCE=1 hack/build-controlplane.sh    # rebuild everything
+#
+# Environment:
+#   K8S_VERSION, ETCD_VERSION, HELM_VERSION   pinned versions (defaults below)
+#   TGBOT_CACHE_DIR   cache root (default ${XDG_CACHE_HOME:-~/.cache}/telegram-bot-operator)
+#   JOBS              go build -p (default: number of CPUs)
+set -euo pipefail
+
+K8S_VERSION="${K8S_VERSION:-v1.37.2}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+CACHE_ROOT="${TGBOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/telegram-bot-operator}"
+OUT="$CACHE_ROOT/controlplane/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}"
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+BUILD_DATE="$(date -u ${SOURCE_DATE_EPOCH:+-d @$SOURCE_DATE_EPOCH} +%Y-%m-%dT%H:%M:%SZ)"
+
+# Fail loudly rather than silently fetching another Go toolchain.
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+export GOWORK=off GO111MODULE=on CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+
+log() { printf '[controlplane-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+have_all() {
+  local b
+  for b in etcd kube-apiserver kube-controller-manager kubectl helm; do
+    [ -x "$OUT/$b" ] || return 1
+  done
+}
+
+if [ "${FORCE:-0}" != 1 ] && have_all; then
+  echo "$OUT"
+  exit 0
+fi
+
+command -v go >/dev/null || die "go not found: install Go (>= 1.25) first"
+mkdir -p "$OUT"
+WORK="$(mktemp -d -t tgbot-controlplane-build.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+MODCACHE="$(go env GOMODCACHE)"
+log "go: $(go version); GOPROXY=$(go env GOPROXY)"
+log "building into $OUT (a cold build takes 15-35 minutes on 2 cores; later runs reuse it)"
+
+# Download module@version into the module cache from a scratch module.
+download() {
+  local s="$WORK/dl"
+  mkdir -p "$s"
+  (cd "$s" && { [ -f go.mod ] || go mod init local.invalid/dl >/dev/null 2>&1; } && go mod download "$1")
+}
+
+timed() {
+  local name="$1" t0=$SECONDS; shift
+  "$@"
+  log "$name: $((SECONDS - t0)) s"
+}
+
+# --- etcd ------------------------------------------------------------------
+# `package main` is the root of go.etcd.io/etcd/server/v3, whose go.mod has
+# replace lines, so `go install` refuses it; a consumer module ignores them.
+build_etcd() {
+  [ "${FORCE:-0}" != 1 ] && [ -x "$OUT/etcd" ] && return 0
+  local mod="$WORK/etcd"
+  mkdir -p "$mod" && cd "$mod"
+  go mod init local.invalid/etcd-build >/dev/null 2>&1
+  timed "etcd: go get" go get "go.etcd.io/etcd/server/v3@${ETCD_VERSION}"
+  local p=go.etcd.io/etcd/api/v3/version
+  timed "etcd: go build" go build -mod=mod -p "$JOBS" -trimpath \
+    -ldflags "-s -w" -o "$OUT/etcd.tmp" go.etcd.io/etcd/server/v3
+  mv "$OUT/etcd.tmp" "$OUT/etcd"
+  "$OUT/etcd" --version | head -1 >&2
+  : "$p"
+}
+
+# --- Kubernetes ------------------------------------------------------------
+# k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them
+# with ./staging folders that are not in the module zip; a consumer module that
+# replaces each with its published v0.<minor>.<patch> builds the commands.
+build_k8s() {
+  if [ "${FORCE:-0}" != 1 ] && [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kube-controller-manager" ] \
+     && [ -x "$OUT/kubectl" ]; then
+    return 0
+  fi
+  local v="${K8S_VERSION#v}" major minor patch
+  major="${v%%.*}"; minor="${v#*.}"; minor="${minor%%.*}"; patch="${v##*.}"
+  local staging_version="v0.${minor}.${patch}"
+  download "k8s.io/kubernetes@${K8S_VERSION}"
+  local upstream_mod="$MODCACHE/cache/download/k8s.io/kubernetes/@v/${K8S_VERSION}.mod"
+  [ -f "$upstream_mod" ] || die "missing $upstream_mod"
+  local -a staging
+  mapfile -t staging < <(sed -nE \
+    's#^[[:space:]]*(replace[[:space:]]+)?(k8s\.io/[A-Za-z0-9._-]+)[[:space:]]+=>[[:space:]]+\./staging/.*#\2#p' \
+    "$upstream_mod" | sort -u)
+  [ "${#staging[@]}" -ge 20 ] || die "parsed only ${#staging[@]} staging modules from $upstream_mod"
+  local mod="$WORK/k8s"
+  mkdir -p "$mod" && cd "$mod"
+  go mod init local.invalid/k8s-build >/dev/null 2>&1
+  local -a edits=()
+  local m
+  for m in "${staging[@]}"; do edits+=("-replace=${m}=${m}@${staging_version}"); done
+  go mod edit "${edits[@]}"
+  local -a pkgs=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+                 k8s.io/kubernetes/cmd/kubectl)
+  local -a getargs=()
+  for m in "${pkgs[@]}"; do getargs+=("${m}@${K8S_VERSION}"); done
+  timed "kubernetes: go get" go get "${getargs[@]}"
+  local commit info="$MODCACHE/cache/download/k8s.io/kubernetes/@v/${K8S_VERSION}.info"
+  commit="$(grep -o '"Hash":"[0-9a-f]*"' "$info" 2>/dev/null | head -1 | cut -d'"' -f4 || true)"
+  # Stamp versions as hack/lib/version.sh does, else /version says v0.0.0-master
+  # and helm rejects charts that declare kubeVersion.
+  local ldflags="-s -w" vp
+  for vp in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    ldflags+=" -X ${vp}.gitVersion=${K8S_VERSION} -X ${vp}.gitMajor=${major} -X ${vp}.gitMinor=${minor}"
+    ldflags+=" -X ${vp}.gitTreeState=clean -X ${vp}.buildDate=${BUILD_DATE}"
+    [ -n "$commit" ] && ldflags+=" -X ${vp}.gitCommit=${commit}"
+  done
+  mkdir -p "$WORK/k8s-out"
+  timed "kubernetes: go build" go build -mod=mod -p "$JOBS" -trimpath -pgo=off \
+    -ldflags "$ldflags" -o "$WORK/k8s-out/" "${pkgs[@]}"
+  mv "$WORK"/k8s-out/* "$OUT/"
+  "$OUT/kube-apiserver" --version >&2
+}
+
+# --- helm ------------------------------------------------------------------
+build_helm() {
+  [ "${FORCE:-0}" != 1 ] && [ -x "$OUT/helm" ] && return 0
+  download "helm.sh/helm/v3@${HELM_VERSION}"
+  local hmod="$MODCACHE/cache/download/helm.sh/helm/v3/@v/${HELM_VERSION}.mod" kminor
+  # helm's Makefile: the Kubernetes minor it claims is client-go's minor.
+  kminor="$(sed -nE 's#^[[:space:]]*k8s\.io/client-go v0\.([0-9]+)\..*#\1#p' "$hmod" | head -1)"
+  local p=helm.sh/helm/v3
+  local ldflags="-s -w -X ${p}/internal/version.version=${HELM_VERSION} -X ${p}/internal/version.gitTreeState=clean"
+  ldflags+=" -X ${p}/pkg/chartutil.k8sVersionMajor=1 -X ${p}/pkg/chartutil.k8sVersionMinor=${kminor:-34}"
+  ldflags+=" -X ${p}/pkg/lint/rules.k8sVersionMajor=1 -X ${p}/pkg/lint/rules.k8sVersionMinor=${kminor:-34}"
+  mkdir -p "$WORK/helm-bin"
+  (cd "$WORK/dl" && timed "helm: go install" env GOBIN="$WORK/helm-bin" \
+    go install -p "$JOBS" -trimpath -ldflags "$ldflags" "${p}/cmd/helm@${HELM_VERSION}")
+  mv "$WORK/helm-bin/helm" "$OUT/helm"
+  "$OUT/helm" version >&2
+}
+
+T0=$SECONDS
+build_etcd
+build_k8s
+build_helm
+cat > "$OUT/VERSIONS" <<VERSIONS
+kubernetes=${K8S_VERSION}
+etcd=${ETCD_VERSION}
+helm=${HELM_VERSION}
+built=${BUILD_DATE}
+go=$(go env GOVERSION)
+VERSIONS
+log "done in $((SECONDS - T0)) s"
+echo "$OUT"

@@ -1,0 +1,1 @@
+"""Local development kit: the test control plane and the demo."""

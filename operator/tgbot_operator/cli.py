@@ -1,0 +1,8 @@
+"""Command line entry point (placeholder until its issue fills it in)."""
+
+import argparse
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The TelegramBot operator.")
+    parser.parse_args(argv)
