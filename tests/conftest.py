@@ -1,0 +1,90 @@
+"""Shared fixtures: a real Kubernetes control plane and a namespace per test.
+
+Which cluster the tests use:
+- ``USE_EXISTING_CLUSTER=true`` (controller-runtime's envtest convention): the
+  cluster of ``KUBECONFIG`` (kind, k3d, a cloud cluster), with ``kubectl`` and
+  ``helm`` from ``PATH``. Nothing is started or stopped.
+- otherwise a local etcd + kube-apiserver + kube-controller-manager, started
+  once per session from ``KUBEBUILDER_ASSETS`` when set, else from our cache of
+  binaries built from Go modules by ``hack/build-controlplane.sh``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Cluster
+from tgbot_localdev.controlplane import ControlPlane, find_assets
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _use_existing_cluster() -> bool:
+    return os.environ.get("USE_EXISTING_CLUSTER", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if _use_existing_cluster():
+        kubeconfig = Path(os.environ.get("KUBECONFIG", Path.home() / ".kube" / "config"))
+        if not kubeconfig.exists():
+            pytest.fail(f"USE_EXISTING_CLUSTER=true but kubeconfig {kubeconfig} does not exist")
+        env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+        server = subprocess.run(
+            ["kubectl", "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        yield Cluster(kubeconfig=kubeconfig, env=env, server=server, has_garbage_collector=True)
+        return
+
+    assets = find_assets(sys.stderr)
+    workdir = tmp_path_factory.mktemp("controlplane")
+    plane = ControlPlane(assets=assets, workdir=workdir)
+    plane.start()
+    try:
+        env = plane.env()
+        # helm may come from PATH when KUBEBUILDER_ASSETS (which has none) is used.
+        if not (assets / "helm").exists() and shutil.which("helm") is None:
+            env["PATH"] = f"{find_helm_folder()}{os.pathsep}{env['PATH']}"
+        env["HELM_CACHE_HOME"] = str(workdir / "helm-cache")
+        env["HELM_CONFIG_HOME"] = str(workdir / "helm-config")
+        env["HELM_DATA_HOME"] = str(workdir / "helm-data")
+        yield Cluster(
+            kubeconfig=plane.kubeconfig,
+            env=env,
+            server=plane.server,
+            has_garbage_collector=plane.with_controller_manager,
+        )
+    finally:
+        plane.stop()
+
+
+def find_helm_folder() -> Path:
+    """Our cached build's folder, which has helm (built when missing)."""
+    saved = os.environ.pop("KUBEBUILDER_ASSETS", None)
+    try:
+        return find_assets(sys.stderr)
+    finally:
+        if saved is not None:
+            os.environ["KUBEBUILDER_ASSETS"] = saved
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace for one test, deleted (without waiting) afterwards."""
+    name = f"t-{secrets.token_hex(4)}"
+    cluster.kubectl("create", "namespace", name)
+    cluster.kubectl("label", "namespace", name, "tgbot.dev/test=true")
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
