@@ -1,1 +1,39 @@
-"""The webhook sidecar."""
+"""The webhook sidecar: Telegram -> (secret token, IP ranges, dedup) -> the bot's dispatcher.
+
+Run it as ``tgbot-sidecar`` (see ``--help`` and docs/sidecar.md) or embed :class:`Sidecar`.
+"""
+
+from .addresses import NetworkSet, client_address, normalize, parse_address
+from .app import Sidecar, listen_socket
+from .dedup import Deduplicator
+from .gateway import Gateway
+from .http1 import ChunkedDecoder, HttpError, RequestHead, parse_request_head, parse_response_head
+from .metrics import SidecarMetrics
+from .settings import TELEGRAM_NETWORKS, Settings
+from .tlsreload import ReloadingTLS
+from .tokens import TokenStore
+from .upstream import UpstreamPool, UpstreamResult, UpstreamTarget
+
+__all__ = [
+    "TELEGRAM_NETWORKS",
+    "ChunkedDecoder",
+    "Deduplicator",
+    "Gateway",
+    "HttpError",
+    "NetworkSet",
+    "ReloadingTLS",
+    "RequestHead",
+    "Settings",
+    "Sidecar",
+    "SidecarMetrics",
+    "TokenStore",
+    "UpstreamPool",
+    "UpstreamResult",
+    "UpstreamTarget",
+    "client_address",
+    "listen_socket",
+    "normalize",
+    "parse_address",
+    "parse_request_head",
+    "parse_response_head",
+]

@@ -1,0 +1,248 @@
+"""The sidecar's policy: which request gets which answer, and forwarding the valid ones.
+
+Check order (each check runs only when the previous ones passed; none of the rejected
+requests reaches the dispatcher):
+
+1. path           -> 404 (cheapest, and tells a misrouted request apart from an attack)
+2. method         -> 405 with ``Allow: POST``
+3. address        -> 403 (peer, or X-Forwarded-For when the peer is a trusted proxy)
+4. secret token   -> 401 (constant time, current and previous token)
+5. size           -> 413 (Content-Length up front, counted while reading a chunked body)
+6. shape          -> 400 (a JSON object with an integer ``update_id``)
+
+Steps 1-5 run on the request head, before the body is read, so an unauthenticated client
+cannot make the sidecar buffer a body. Only step 6 needs the body.
+
+Then: a recent duplicate is answered 200 with an empty body; a duplicate of an update in
+flight waits for the first one's outcome; beyond ``max_in_flight`` -> 503; otherwise the body
+is forwarded unchanged. The dispatcher's 2xx becomes our 200 with its body and Content-Type
+(the webhook reply). Everything else makes Telegram retry: any non-2xx status -> 502 (a 4xx
+too: it means the dispatcher refused the update - most likely a misconfiguration such as a
+secret_token set on aiogram's handler - and dropping the update silently would hide that),
+cannot connect -> 503 with Retry-After, no answer in time -> 504, connection lost -> 502.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Protocol
+
+from . import metrics as m
+from .addresses import Address, NetworkSet, client_address
+from .dedup import Deduplicator
+from .http1 import RequestHead, build_response
+from .metrics import SidecarMetrics
+from .tokens import TokenStore
+from .upstream import OK, RESET, TIMEOUT, UNAVAILABLE, UpstreamPool, UpstreamResult
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER = b"Retry-After: 1\r\n"
+
+# Answers that do not depend on the request, built once.
+NOT_FOUND = build_response(404, b"not found\n", close=True)
+METHOD_NOT_ALLOWED = build_response(405, b"method not allowed\n", extra=b"Allow: POST\r\n", close=True)
+FORBIDDEN = build_response(403, b"forbidden\n", close=True)
+UNAUTHORIZED = build_response(401, b"unauthorized\n", close=True)
+TOO_LARGE = build_response(413, b"body too large\n", close=True)
+BAD_UPDATE = build_response(400, b"not a Telegram update\n")
+DUPLICATE = build_response(200)
+OVERLOADED = build_response(503, b"too many updates in flight\n", extra=RETRY_AFTER)
+BAD_GATEWAY = build_response(502, b"the bot did not accept the update\n")
+UNAVAILABLE_ANSWER = build_response(503, b"the bot is not reachable\n", extra=RETRY_AFTER)
+GATEWAY_TIMEOUT = build_response(504, b"the bot did not answer in time\n")
+
+_BY_STATUS = {
+    200: DUPLICATE,
+    502: BAD_GATEWAY,
+    503: UNAVAILABLE_ANSWER,
+    504: GATEWAY_TIMEOUT,
+}
+
+
+class Connection(Protocol):
+    """What the gateway needs from a client connection."""
+
+    peer: Address | None
+    peer_trusted: bool
+    peer_allowed: bool
+
+    def respond(self, payload: bytes, close: bool = False) -> None: ...
+
+
+class Gateway:
+    """Checks requests and forwards updates; knows nothing about sockets."""
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        allow: NetworkSet,
+        trusted: NetworkSet,
+        tokens: TokenStore,
+        max_body_bytes: int,
+        max_in_flight: int,
+        dedup: Deduplicator,
+        upstream: UpstreamPool,
+        metrics: SidecarMetrics,
+    ) -> None:
+        self.path = path.encode()
+        self.allow = allow
+        self.trusted = trusted
+        self.tokens = tokens
+        self.max_body_bytes = max_body_bytes
+        self.max_in_flight = max_in_flight
+        self.dedup = dedup
+        self.upstream = upstream
+        self.metrics = metrics
+        self.draining = False
+        self.drained = asyncio.Event()
+        self._forwarded_cache: dict[tuple[str, ...], bool] = {}
+
+    def start_draining(self) -> None:
+        """From now on close connections after answering; ``drained`` fires at zero in flight."""
+        self.draining = True
+        if self.metrics.in_flight == 0:
+            self.drained.set()
+
+    def classify_peer(self, peer: Address | None) -> tuple[bool, bool]:
+        """(is a trusted proxy, may deliver itself) - computed once per connection."""
+        return peer is not None and peer in self.trusted, peer is not None and peer in self.allow
+
+    def _address_allowed(self, connection: Connection, head: RequestHead) -> bool:
+        if not connection.peer_trusted or not head.forwarded_for:
+            return connection.peer_allowed
+        # A proxy's keep-alive connection carries many updates with few distinct chains.
+        cache = self._forwarded_cache
+        allowed = cache.get(head.forwarded_for)
+        if allowed is None:
+            client = client_address(connection.peer, head.forwarded_for, self.trusted)
+            allowed = client is not None and client in self.allow
+            if len(cache) >= 1024:
+                cache.clear()
+            cache[head.forwarded_for] = allowed
+        return allowed
+
+    def check_head(self, connection: Connection, head: RequestHead) -> bytes | None:
+        """Checks 1-5; the rejection to send, or None to go on and read the body."""
+        requests = self.metrics.requests
+        target = head.target
+        if target != self.path and target.split(b"?", 1)[0] != self.path:
+            requests[m.REJECT_NOT_FOUND] += 1
+            return NOT_FOUND
+        if head.method != b"POST":
+            requests[m.REJECT_METHOD] += 1
+            return METHOD_NOT_ALLOWED
+        if not self._address_allowed(connection, head):
+            requests[m.REJECT_ADDRESS] += 1
+            log.debug("rejected address", extra={"peer": str(connection.peer)})
+            return FORBIDDEN
+        if not self.tokens.verify(head.secret_token):
+            requests[m.REJECT_TOKEN] += 1
+            return UNAUTHORIZED
+        if head.content_length is not None and head.content_length > self.max_body_bytes:
+            requests[m.REJECT_TOO_LARGE] += 1
+            return TOO_LARGE
+        return None
+
+    def handle(self, connection: Connection, body: bytes) -> None:
+        """Check 6, deduplication and the forward; answers through ``connection.respond``."""
+        metrics = self.metrics
+        try:
+            update = json.loads(body)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError both are ValueErrors
+            update = None
+        update_id = update.get("update_id") if type(update) is dict else None
+        if type(update_id) is not int:  # type() is deliberate: bool is an int subclass
+            metrics.requests[m.REJECT_SHAPE] += 1
+            connection.respond(BAD_UPDATE)
+            return
+        now = time.monotonic()
+        dedup = self.dedup
+        if dedup.is_done(update_id, now):
+            metrics.requests[m.DUPLICATE] += 1
+            connection.respond(DUPLICATE)
+            return
+        if not dedup.begin(update_id):
+            dedup.wait(update_id, _Waiter(metrics, connection).wake)
+            return
+        if metrics.in_flight >= self.max_in_flight:
+            dedup.finish(update_id, 503, now)
+            metrics.requests[m.OVERLOADED] += 1
+            connection.respond(OVERLOADED)
+            return
+        metrics.in_flight += 1
+        self.upstream.forward(body, _Forward(self, connection, update_id, now).done)
+
+
+class _Waiter:
+    """A duplicate parked behind the delivery in flight."""
+
+    __slots__ = ("connection", "metrics")
+
+    def __init__(self, metrics: SidecarMetrics, connection: Connection) -> None:
+        self.metrics = metrics
+        self.connection = connection
+
+    def wake(self, status: int) -> None:
+        self.metrics.requests[m.DUPLICATE] += 1
+        # Success: empty 200, never the reply again (Telegram would execute it twice).
+        self.connection.respond(_BY_STATUS.get(status, BAD_GATEWAY))
+
+
+class _Forward:
+    __slots__ = ("connection", "gateway", "started", "update_id")
+
+    def __init__(self, gateway: Gateway, connection: Connection, update_id: int, started: float) -> None:
+        self.gateway = gateway
+        self.connection = connection
+        self.update_id = update_id
+        self.started = started
+
+    def done(self, result: UpstreamResult) -> None:
+        gateway = self.gateway
+        metrics = gateway.metrics
+        now = time.monotonic()
+        metrics.observe_forward(now - self.started)
+        metrics.in_flight -= 1
+        if gateway.draining and metrics.in_flight == 0:
+            gateway.drained.set()
+        status = result.status
+        if result.error == OK and 200 <= status < 300:
+            metrics.requests[m.FORWARDED] += 1
+            gateway.dedup.finish(self.update_id, 0, now)
+            self.connection.respond(_reply(result))
+            return
+        outcome, answer, code = _failure(result)
+        metrics.requests[outcome] += 1
+        log.warning(
+            "update not delivered to the bot",
+            extra={"update_id": self.update_id, "reason": outcome[1], "upstream_status": status},
+        )
+        gateway.dedup.finish(self.update_id, code, now)
+        self.connection.respond(answer)
+
+
+def _reply(result: UpstreamResult) -> bytes:
+    body = result.body
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n" % len(body)
+    if result.content_type:
+        head += b"Content-Type: " + result.content_type + b"\r\n"
+    return head + b"\r\n" + body
+
+
+def _failure(result: UpstreamResult) -> tuple[tuple[str, str], bytes, int]:
+    if result.error == UNAVAILABLE:
+        return m.UPSTREAM_UNAVAILABLE, UNAVAILABLE_ANSWER, 503
+    if result.error == TIMEOUT:
+        return m.UPSTREAM_TIMEOUT, GATEWAY_TIMEOUT, 504
+    if result.error == RESET:
+        return m.UPSTREAM_RESET, BAD_GATEWAY, 502
+    if 400 <= result.status < 500:
+        return m.UPSTREAM_4XX, BAD_GATEWAY, 502
+    if 500 <= result.status < 600:
+        return m.UPSTREAM_5XX, BAD_GATEWAY, 502
+    return m.UPSTREAM_OTHER, BAD_GATEWAY, 502

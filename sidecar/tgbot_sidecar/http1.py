@@ -1,0 +1,242 @@
+"""A deliberately small HTTP/1.1 codec for the sidecar's two hops.
+
+The sidecar speaks to exactly two kinds of peers - Telegram (or the proxy in front of it) and
+the dispatcher in the same pod - and per update it needs a handful of headers. A general
+parser builds objects (multidicts, URLs, stream readers) the sidecar never looks at, and that
+is where most of a naive forwarder's CPU goes. This module parses just enough, strictly: the
+classic request-smuggling ambiguities (Content-Length together with Transfer-Encoding,
+conflicting lengths, obs-fold, whitespace before the colon) are rejected, not interpreted.
+"""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import NamedTuple
+
+MAX_HEAD_BYTES = 16 * 1024
+MAX_HEADERS = 100
+
+# RFC 9110 token characters: a header name containing anything else is an attack or a bug.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class HttpError(Exception):
+    """A request the codec refuses; ``status`` is what to answer."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+class RequestHead(NamedTuple):
+    method: bytes
+    target: bytes
+    keep_alive: bool
+    content_length: int | None
+    chunked: bool
+    expect_continue: bool
+    secret_token: bytes | None
+    forwarded_for: tuple[str, ...]
+
+
+class ResponseHead(NamedTuple):
+    status: int
+    content_type: bytes
+    content_length: int | None
+    chunked: bool
+    keep_alive: bool
+
+
+def _headers(lines: list[bytes]) -> dict[bytes, list[bytes]]:
+    if len(lines) > MAX_HEADERS:
+        raise HttpError(431, "too many header fields")
+    headers: dict[bytes, list[bytes]] = {}
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon or not _TOKEN.fullmatch(name):
+            # Also catches obs-fold (a line starting with whitespace) and "Name :".
+            raise HttpError(400, "malformed header line")
+        if b"\r" in value or b"\n" in value or b"\0" in value:
+            raise HttpError(400, "control character in header value")
+        headers.setdefault(name.lower(), []).append(value.strip(b" \t"))
+    return headers
+
+
+def _content_length(values: list[bytes] | None) -> int | None:
+    if values is None:
+        return None
+    # Several identical values (or one "5, 5") are tolerated by RFC 9110; different ones are not.
+    found = {item.strip() for value in values for item in value.split(b",")}
+    if len(found) != 1:
+        raise HttpError(400, "conflicting Content-Length")
+    (text,) = found
+    if not text.isdigit() or len(text) > 18:
+        raise HttpError(400, "malformed Content-Length")
+    return int(text)
+
+
+def _chunked(values: list[bytes] | None) -> bool:
+    if values is None:
+        return False
+    codings = [item.strip().lower() for value in values for item in value.split(b",")]
+    if codings != [b"chunked"]:
+        # gzip, chunked and friends: nobody sends them to a webhook, so refuse rather than guess.
+        raise HttpError(501, "unsupported Transfer-Encoding")
+    return True
+
+
+def _connection_tokens(values: list[bytes] | None) -> set[bytes]:
+    if values is None:
+        return set()
+    return {item.strip().lower() for value in values for item in value.split(b",")}
+
+
+def parse_request_head(head: bytes) -> RequestHead:
+    """Parse a request head (everything before the blank line, without it)."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        raise HttpError(400, "malformed request line")
+    method, target, version = parts
+    if version == b"HTTP/1.1":
+        http11 = True
+    elif version == b"HTTP/1.0":
+        http11 = False
+    else:
+        raise HttpError(505, "unsupported HTTP version")
+    if not _TOKEN.fullmatch(method):
+        raise HttpError(400, "malformed method")
+    headers = _headers(lines[1:])
+    chunked = _chunked(headers.get(b"transfer-encoding"))
+    content_length = _content_length(headers.get(b"content-length"))
+    if chunked and content_length is not None:
+        raise HttpError(400, "both Content-Length and Transfer-Encoding")
+    connection = _connection_tokens(headers.get(b"connection"))
+    keep_alive = b"close" not in connection if http11 else b"keep-alive" in connection
+    tokens = headers.get(b"x-telegram-bot-api-secret-token")
+    # Two token headers join into a value no token equals: ambiguity fails closed (401).
+    secret = b", ".join(tokens) if tokens is not None else None
+    expect = headers.get(b"expect")
+    forwarded = headers.get(b"x-forwarded-for", ())
+    return RequestHead(
+        method=method,
+        target=target,
+        keep_alive=keep_alive,
+        content_length=content_length,
+        chunked=chunked,
+        expect_continue=expect is not None and b"100-continue" in (v.lower() for v in expect),
+        secret_token=secret,
+        forwarded_for=tuple(v.decode("latin-1") for v in forwarded),
+    )
+
+
+def parse_response_head(head: bytes) -> ResponseHead:
+    """Parse the dispatcher's response head (without the blank line)."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or parts[0] not in (b"HTTP/1.1", b"HTTP/1.0"):
+        raise HttpError(502, "malformed status line")
+    if not parts[1].isdigit() or len(parts[1]) != 3:
+        raise HttpError(502, "malformed status code")
+    headers = _headers(lines[1:])
+    chunked = _chunked(headers.get(b"transfer-encoding"))
+    content_length = None if chunked else _content_length(headers.get(b"content-length"))
+    connection = _connection_tokens(headers.get(b"connection"))
+    keep_alive = b"close" not in connection if parts[0] == b"HTTP/1.1" else b"keep-alive" in connection
+    content_type = headers.get(b"content-type")
+    return ResponseHead(
+        status=int(parts[1]),
+        content_type=content_type[0] if content_type else b"",
+        content_length=content_length,
+        chunked=chunked,
+        keep_alive=keep_alive,
+    )
+
+
+class ChunkedDecoder:
+    """Incremental ``Transfer-Encoding: chunked`` body decoder with a size cap."""
+
+    __slots__ = ("_buffer", "_limit", "_remaining", "_state", "body")
+
+    _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._buffer = b""
+        self._state = self._SIZE
+        self._remaining = 0
+        self.body = bytearray()
+
+    def feed(self, data: bytes) -> bytes | None:
+        """Consume ``data``; return the bytes after the body once it is complete, else ``None``.
+
+        Raises :class:`HttpError` (413 over the limit, 400 when malformed).
+        """
+        buffer = self._buffer + data if self._buffer else data
+        pos = 0
+        while True:
+            if self._state == self._DATA:
+                take = min(self._remaining, len(buffer) - pos)
+                self.body += buffer[pos : pos + take]
+                pos += take
+                self._remaining -= take
+                if self._remaining:
+                    break
+                self._state = self._DATA_END
+                continue
+            end = buffer.find(b"\r\n", pos)
+            if end < 0:
+                if len(buffer) - pos > 4096:
+                    raise HttpError(400, "chunk line too long")
+                break
+            line = buffer[pos:end]
+            pos = end + 2
+            if self._state == self._SIZE:
+                size_text = line.split(b";", 1)[0].strip(b" \t")
+                if not size_text or len(size_text) > 16 or size_text.strip(b"0123456789abcdefABCDEF"):
+                    raise HttpError(400, "malformed chunk size")
+                size = int(size_text, 16)
+                if len(self.body) + size > self._limit:
+                    raise HttpError(413, "body too large")
+                if size == 0:
+                    self._state = self._TRAILER
+                else:
+                    self._remaining = size
+                    self._state = self._DATA
+            elif self._state == self._DATA_END:
+                if line:
+                    raise HttpError(400, "chunk not followed by CRLF")
+                self._state = self._SIZE
+            elif not line:  # _TRAILER: the blank line ends the message; trailers are dropped
+                self._state = self._DONE
+                self._buffer = b""
+                return buffer[pos:]
+        self._buffer = buffer[pos:]
+        return None
+
+
+def reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"
+
+
+def build_response(
+    status: int,
+    body: bytes = b"",
+    content_type: bytes = b"text/plain; charset=utf-8",
+    extra: bytes = b"",
+    close: bool = False,
+) -> bytes:
+    """A complete response in one buffer, so it leaves in one ``write``.
+
+    ``extra`` is preformatted header lines, each ending in CRLF.
+    """
+    head = b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (status, reason(status), len(body))
+    if body:
+        head += b"Content-Type: " + content_type + b"\r\n"
+    if close:
+        head += b"Connection: close\r\n"
+    return head + extra + b"\r\n" + body

@@ -1,0 +1,153 @@
+"""The sidecar's configuration: one pydantic-settings model for flags and environment variables.
+
+Every field is a flag ``--kebab-name`` (see :mod:`tgbot_sidecar.cli`) and an environment variable
+``TGBOT_SIDECAR_UPPER_NAME``. Flags win over the environment. The sidecar's whole world is this
+model plus the files it names: it needs neither the bot token nor Kubernetes access.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "TGBOT_SIDECAR_"
+
+#: Telegram's published webhook source ranges (https://core.telegram.org/bots/webhooks).
+TELEGRAM_NETWORKS = ("149.154.160.0/20", "91.108.4.0/22")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` / ``[V6]:PORT`` into its parts; raise ValueError when malformed."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range in {value!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        ipaddress.IPv6Address(host.split("%", 1)[0])
+    elif ":" in host:
+        raise ValueError(f"IPv6 hosts need brackets, as in [::]:8443, got {value!r}")
+    return host or "0.0.0.0", port
+
+
+def _split_list(value: Any) -> Any:
+    # Environment variables carry lists comma separated ("a,b"); flags arrive as real lists.
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Configuration of one sidecar process."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    listen: str = Field(
+        "0.0.0.0:8443",
+        description="HOST:PORT of the webhook server ([::]:8443 listens dual-stack)",
+    )
+    path: str = Field("/webhook", description="the webhook path; every other path answers 404")
+    secret_token_file: Path = Field(
+        description="file holding the current secret token (re-read when it changes)",
+    )
+    previous_secret_token_file: Path | None = Field(
+        None,
+        description="file holding the previous token, accepted too while it exists and is non-empty",
+    )
+    upstream: str = Field(
+        description="URL of the dispatcher's webhook, e.g. http://127.0.0.1:8081/webhook",
+    )
+    upstream_unix_socket: Path | None = Field(
+        None,
+        description="connect to the upstream through this Unix socket; --upstream then gives Host and path",
+    )
+    allow_network: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(TELEGRAM_NETWORKS),
+        description="CIDR allowed to deliver updates (repeatable; default: Telegram's ranges)",
+    )
+    trusted_proxy: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDR of proxies whose X-Forwarded-For is believed (repeatable; default: none)",
+    )
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate chain; serve TLS 1.2+ (reloaded on change)"
+    )
+    tls_key: Path | None = Field(None, description="PEM private key for --tls-cert")
+    admin_listen: str = Field(
+        "0.0.0.0:9090", description="HOST:PORT of /healthz, /readyz and /metrics (never filtered)"
+    )
+    max_body_bytes: int = Field(1 << 20, gt=0, description="largest accepted update body in bytes")
+    upstream_timeout: float = Field(
+        55.0, gt=0, description="seconds to wait for the dispatcher (below Telegram's 60 s)"
+    )
+    max_in_flight: int = Field(100, gt=0, description="concurrent forwards; beyond that answer 503")
+    dedup_window: float = Field(
+        120.0, ge=0, description="seconds an update_id forwarded successfully is answered as a duplicate"
+    )
+    drain_timeout: float = Field(
+        25.0, ge=0, description="seconds SIGTERM waits for in-flight forwards before exiting"
+    )
+    ready_requires_upstream: bool = Field(
+        False, description="make /readyz also require that the upstream accepts connections"
+    )
+    reload_interval: float = Field(
+        1.0, gt=0, description="seconds between checks of token and TLS files for changes"
+    )
+    json_logs: bool = Field(False, description="log JSON lines instead of text")
+    log_level: LogLevel = Field("INFO", description="log level")
+    uvloop: bool = Field(True, description="use uvloop when it is installed")
+
+    @field_validator("allow_network", "trusted_proxy", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("allow_network", "trusted_proxy")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("listen", "admin_listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        split_host_port(value)
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c in value for c in " ?#\r\n"):
+            raise ValueError("path must start with / and contain no spaces, ? or #")
+        return value
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError("upstream must be an http:// URL (the dispatcher lives in the same pod)")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together")
+        if split_host_port(self.listen)[1] == split_host_port(self.admin_listen)[1] != 0:
+            raise ValueError("--admin-listen must not share the webhook port")
+        return self
