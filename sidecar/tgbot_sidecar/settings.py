@@ -86,8 +86,11 @@ class Settings(BaseSettings):
         "0.0.0.0:9090", description="HOST:PORT of /healthz, /readyz and /metrics (never filtered)"
     )
     max_body_bytes: int = Field(1 << 20, gt=0, description="largest accepted update body in bytes")
+    # 57, not 55: aiogram answers by itself after 55 s (moving the handler to the background);
+    # its empty 200 must win the race against our 504, or Telegram redelivers an update the bot
+    # is still handling. Still below Telegram's own 60 s.
     upstream_timeout: float = Field(
-        55.0, gt=0, description="seconds to wait for the dispatcher (below Telegram's 60 s)"
+        57.0, gt=0, description="seconds to wait for the dispatcher (below Telegram's 60 s)"
     )
     max_in_flight: int = Field(100, gt=0, description="concurrent forwards; beyond that answer 503")
     dedup_window: float = Field(
