@@ -53,7 +53,8 @@ class BotApi:
 
     async def ok(self, method: str, **params: Any) -> Any:
         status, body = await self.json(method, **params)
-        assert status == 200 and body["ok"], body
+        assert status == 200, body
+        assert body["ok"] is True, body
         return body["result"]
 
 

@@ -27,7 +27,8 @@ async def test_revoked_token_is_unauthorized(api: BotApi, client: EmulatorClient
     assert bot["token_redacted"] == "123456:***"
     assert await api.json("getMe") == (401, UNAUTHORIZED)
     status, body = await api.json("getMe", token=new_token)
-    assert status == 200 and body["result"]["id"] == BOT_ID
+    assert status == 200
+    assert body["result"]["id"] == BOT_ID
 
 
 async def test_unknown_method_is_not_found(api: BotApi) -> None:
@@ -36,12 +37,15 @@ async def test_unknown_method_is_not_found(api: BotApi) -> None:
 
 async def test_method_names_are_case_insensitive(api: BotApi) -> None:
     status, body = await api.json("GETME")
-    assert status == 200 and body["result"]["username"] == "test_bot"
+    assert status == 200
+    assert body["result"]["username"] == "test_bot"
 
 
 async def test_get_me(api: BotApi) -> None:
     me = await api.ok("getMe")
-    assert me["id"] == BOT_ID and me["is_bot"] is True and me["username"] == "test_bot"
+    assert me["id"] == BOT_ID
+    assert me["is_bot"] is True
+    assert me["username"] == "test_bot"
 
 
 @pytest.mark.parametrize("style", ["json", "form", "query", "multipart"])
@@ -74,7 +78,8 @@ async def test_malformed_json_body(api: BotApi) -> None:
         api.url("getMe"), data=b"{nope", headers={"Content-Type": "application/json"}
     ) as response:
         body = await response.json()
-    assert response.status == 400 and body["error_code"] == 400
+    assert response.status == 400
+    assert body["error_code"] == 400
 
 
 async def test_already_set_and_already_deleted(api: BotApi) -> None:
@@ -124,13 +129,15 @@ async def test_webhook_info_fields_appear_only_when_they_should(api: BotApi, cli
     assert info["last_error_message"] == "Connection refused"
     assert isinstance(info["last_error_date"], int)
     assert info["pending_update_count"] == 1
-    assert "allowed_updates" not in info and "ip_address" not in info
+    assert "allowed_updates" not in info
+    assert "ip_address" not in info
 
     await api.ok(
         "setWebhook", url="http://127.0.0.1:1/hook", allowed_updates=["message"], ip_address="127.0.0.1"
     )
     info = await api.ok("getWebhookInfo")
-    assert info["allowed_updates"] == ["message"] and info["ip_address"] == "127.0.0.1"
+    assert info["allowed_updates"] == ["message"]
+    assert info["ip_address"] == "127.0.0.1"
 
 
 async def test_allowed_updates_empty_list_means_default_and_omitted_keeps(api: BotApi) -> None:
@@ -175,8 +182,10 @@ async def test_send_message_returns_a_message(api: BotApi, client: EmulatorClien
     await client.send_user_message(BOT_ID, "hi", user_id=42)
     message = await api.ok("sendMessage", chat_id=42, text="hello there")
     assert message["text"] == "hello there"
-    assert message["chat"]["id"] == 42 and message["chat"]["type"] == "private"
-    assert message["from"]["id"] == BOT_ID and message["from"]["is_bot"] is True
+    assert message["chat"]["id"] == 42
+    assert message["chat"]["type"] == "private"
+    assert message["from"]["id"] == BOT_ID
+    assert message["from"]["is_bot"] is True
     assert message["message_id"] == 2  # after the user's message 1 in that chat
     assert isinstance(message["date"], int)
     sent = await client.sent_messages(BOT_ID)
@@ -211,7 +220,8 @@ async def test_every_call_is_recorded_with_secrets_hidden(api: BotApi, client: E
         ("fooBar", 404, "api"),
     ]
     only = await client.calls(BOT_ID, method="setWebhook")
-    assert len(only) == 1 and only[0]["params"]["secret_token"] == "***"
+    assert len(only) == 1
+    assert only[0]["params"]["secret_token"] == "***"
     revealed = await client.calls(BOT_ID, method="setwebhook", reveal_secrets=True)
     assert revealed[0]["params"]["secret_token"] == "topsecret"
 

@@ -134,4 +134,5 @@ async def test_allowed_updates_must_be_a_json_array(cloud_api: BotApi) -> None:
 async def test_setwebhook_errors_have_telegram_shape(cloud_api: BotApi) -> None:
     status, body = await cloud_api.json("setWebhook", url="http://a.example.com/")
     assert set(body) == {"ok", "error_code", "description"}
-    assert body["ok"] is False and body["error_code"] == status == 400
+    assert body["ok"] is False
+    assert body["error_code"] == status == 400
