@@ -1,1 +1,69 @@
-"""The TelegramBot operator."""
+"""The TelegramBot operator: registers, watches and rotates Telegram bot webhooks (kopf-based).
+
+Layers: ``settings``/``cli`` (configuration) -> ``handlers`` (kopf) -> ``worker`` (one loop per bot)
+-> ``reconcile``/``status``/``registration``/``webhook_secret`` (pure) and ``botapi``/``kube`` (I/O).
+"""
+
+from .botapi import (
+    BadRequest,
+    BotApiClient,
+    BotApiError,
+    BotUser,
+    NetworkError,
+    NotFound,
+    RetryAfter,
+    ServerError,
+    SetWebhookParams,
+    Unauthorized,
+    WebhookInfo,
+)
+from .conditions import Condition, merge_conditions
+from .model import TelegramBotSpec, parse_duration
+from .reconcile import Action, Memory, Observation, Problem, Timing, Wait, decide
+from .redaction import redact
+from .registration import Registration, drift, fingerprint
+from .settings import OperatorSettings
+from .webhook_secret import (
+    RotationPhase,
+    WebhookSecretState,
+    certificate_renewal_reason,
+    generate_secret_token,
+    generate_self_signed,
+    inspect_certificate,
+)
+
+__all__ = [
+    "Action",
+    "BadRequest",
+    "BotApiClient",
+    "BotApiError",
+    "BotUser",
+    "Condition",
+    "Memory",
+    "NetworkError",
+    "NotFound",
+    "Observation",
+    "OperatorSettings",
+    "Problem",
+    "Registration",
+    "RetryAfter",
+    "RotationPhase",
+    "ServerError",
+    "SetWebhookParams",
+    "TelegramBotSpec",
+    "Timing",
+    "Unauthorized",
+    "Wait",
+    "WebhookInfo",
+    "WebhookSecretState",
+    "certificate_renewal_reason",
+    "decide",
+    "drift",
+    "fingerprint",
+    "generate_secret_token",
+    "generate_self_signed",
+    "inspect_certificate",
+    "merge_conditions",
+    "parse_duration",
+    "redact",
+]

@@ -1,8 +1,117 @@
-"""Command line entry point (placeholder until its issue fills it in)."""
+"""``tgbot-operator``: flags -> settings -> kopf."""
+
+from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from . import handlers
+from .kube import Kube, load_api_client
+from .metrics import Metrics
+from .settings import OperatorSettings, parse_listen
+from .worker import Deps
+
+logger = logging.getLogger("tgbot_operator")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The TelegramBot operator.")
-    parser.parse_args(argv)
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tgbot-operator",
+        description="Runs Telegram bots' webhooks on Kubernetes (TelegramBot resources, tgbot.dev/v1alpha1). "
+        "Every flag can also be set as TGBOT_OPERATOR_<FLAG> (e.g. TGBOT_OPERATOR_CHECK_INTERVAL=300s).",
+        argument_default=argparse.SUPPRESS,
+    )
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace", "-n", dest="namespaces", action="append", metavar="NS", help="watch NS (repeatable)"
+    )
+    scope.add_argument(
+        "--all-namespaces",
+        "-A",
+        dest="all_namespaces",
+        action="store_true",
+        help="watch all namespaces (default)",
+    )
+    p.add_argument(
+        "--kubeconfig", metavar="PATH", help="kubeconfig file (default: in-cluster, else $KUBECONFIG)"
+    )
+    p.add_argument("--liveness-listen", metavar="HOST:PORT", help="serve kopf's liveness probe at /healthz")
+    p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus metrics at /metrics")
+    p.add_argument("--json-logs", action="store_true", help="log JSON lines")
+    p.add_argument("--log-level", metavar="LEVEL", help="debug, info (default), warning, error")
+    p.add_argument("--default-bot-api-server", metavar="URL", help="when spec.botApiServer is absent")
+    p.add_argument("--check-interval", metavar="DURATION", help="getWebhookInfo drift check (default 300s)")
+    p.add_argument("--token-check-interval", metavar="DURATION", help="re-read token Secrets (default 30s)")
+    p.add_argument(
+        "--rotation-propagation-grace", metavar="DURATION", help="new token -> setWebhook wait (default 90s)"
+    )
+    p.add_argument(
+        "--rotation-retire-grace", metavar="DURATION", help="setWebhook -> old token dropped (120s)"
+    )
+    p.add_argument(
+        "--deletion-timeout", metavar="DURATION", help="give up deleteWebhook after (default 300s)"
+    )
+    p.add_argument(
+        "--unauthorized-retry-interval", metavar="DURATION", help="retry a rejected token after (600s)"
+    )
+    p.add_argument("--telegram-timeout", metavar="DURATION", help="timeout of one Bot API call (default 30s)")
+    p.add_argument("--peering", metavar="NAME", help="kopf peering for HA (default: standalone)")
+    return p
+
+
+def settings_from_args(argv: Sequence[str] | None) -> OperatorSettings:
+    args = vars(build_parser().parse_args(argv))
+    args.pop("all_namespaces", None)
+    return OperatorSettings(**args)
+
+
+def liveness_url(listen: str | None) -> str | None:
+    if listen is None:
+        return None
+    host, port = parse_listen(listen)
+    return f"http://{host}:{port}/healthz"
+
+
+def run(settings: OperatorSettings) -> None:
+    from .logs import setup_logging
+
+    setup_logging(settings.log_level, settings.json_logs)
+    metrics = Metrics()
+    if settings.metrics_listen:
+        host, port = parse_listen(settings.metrics_listen)
+        metrics.serve(host, port)
+    deps = Deps(settings=settings, kube=Kube(load_api_client(settings.kubeconfig)), metrics=metrics)
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, deps)
+    scope: dict[str, Any] = (
+        {"clusterwide": True} if settings.clusterwide else {"namespaces": list(settings.namespaces)}
+    )
+    logger.info(
+        "Starting tgbot-operator (%s; check every %gs, token check every %gs)",
+        "all namespaces" if settings.clusterwide else "namespaces " + ", ".join(settings.namespaces),
+        settings.check_interval,
+        settings.token_check_interval,
+    )
+    asyncio.run(
+        kopf.operator(
+            registry=registry,
+            standalone=settings.peering is None,
+            peering_name=settings.peering,
+            liveness_endpoint=liveness_url(settings.liveness_listen),
+            **scope,
+        )
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        settings = settings_from_args(argv)
+    except ValidationError as exc:
+        raise SystemExit(f"tgbot-operator: invalid settings:\n{exc}") from None
+    run(settings)

@@ -1,0 +1,43 @@
+"""Prometheus metrics, in a registry of their own (no import-time global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.reconciles = Counter(
+            "tgbot_operator_reconciles",
+            "Actions taken by the reconciler, by action and outcome.",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
+        self.telegram_calls = Counter(
+            "tgbot_operator_telegram_calls",
+            "Bot API calls, by method and outcome (ok or the error class).",
+            ["method", "outcome"],
+            registry=self.registry,
+        )
+        self.telegram_latency = Histogram(
+            "tgbot_operator_telegram_call_duration_seconds",
+            "Bot API call latency, by method.",
+            ["method"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=self.registry,
+        )
+        self.bots = Gauge(
+            "tgbot_operator_bots", "TelegramBots handled by this operator process.", registry=self.registry
+        )
+        self.ready = Gauge(
+            "tgbot_operator_bots_ready", "TelegramBots whose Ready condition is True.", registry=self.registry
+        )
+
+    def observe_call(self, method: str, outcome: str, seconds: float) -> None:
+        self.telegram_calls.labels(method=method, outcome=outcome).inc()
+        self.telegram_latency.labels(method=method).observe(seconds)
+
+    def serve(self, host: str, port: int) -> None:
+        """Serve /metrics in a daemon thread."""
+        start_http_server(port, addr=host, registry=self.registry)

@@ -1,0 +1,110 @@
+"""Pydantic models of the TelegramBot spec (what the user asked for)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: str | float | int | timedelta) -> timedelta:
+    """Parse ``720h``, ``1h30m``, ``90s``, ``250ms`` or a plain number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    text = value.strip()
+    try:
+        return timedelta(seconds=float(text))
+    except ValueError:
+        pass
+    pos = 0
+    total = 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise ValueError(f"not a duration: {value!r} (expected e.g. 720h, 1h30m, 90s)")
+    return timedelta(seconds=total)
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
+
+
+class SecretKeyRef(_Model):
+    name: str
+    key: str = "token"
+
+
+class SecretRef(_Model):
+    name: str
+
+
+CertificateMode = Literal["None", "SelfSigned", "Secret"]
+
+
+class CertificateSpec(_Model):
+    mode: CertificateMode = "None"
+    secret_ref: SecretRef | None = None
+
+
+class WebhookSpec(_Model):
+    url: str
+    allowed_updates: tuple[str, ...] | None = None
+    max_connections: int = Field(default=40, ge=1, le=100)
+    drop_pending_updates: bool = False
+    ip_address: str | None = None
+    certificate: CertificateSpec = CertificateSpec()
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+
+class SecretTokenSpec(_Model):
+    rotation_interval: Duration | None = None
+
+
+DeletionPolicy = Literal["DeleteWebhook", "Keep"]
+
+
+class TelegramBotSpec(_Model):
+    token_secret_ref: SecretKeyRef
+    bot_api_server: str | None = None
+    webhook: WebhookSpec
+    secret_token: SecretTokenSpec = SecretTokenSpec()
+    deletion_policy: DeletionPolicy = "DeleteWebhook"
+
+    @classmethod
+    def from_body(cls, spec: Any) -> TelegramBotSpec:
+        """Validate a (possibly kopf-wrapped) spec mapping."""
+        return cls.model_validate(_plain(spec))
+
+
+def _plain(value: Any) -> Any:
+    """Turn kopf's read-only mapping views into plain dicts and lists."""
+    if isinstance(value, str | bytes | int | float | bool) or value is None:
+        return value
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

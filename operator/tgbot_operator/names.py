@@ -1,0 +1,49 @@
+"""Every name the operator shares with the cluster, the sidecar and users, named once."""
+
+# ruff: noqa: S105 - key and condition names, not passwords
+
+from __future__ import annotations
+
+from typing import Final
+
+GROUP: Final = "tgbot.dev"
+VERSION: Final = "v1alpha1"
+PLURAL: Final = "telegrambots"
+KIND: Final = "TelegramBot"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+
+FINALIZER: Final = f"{GROUP}/finalizer"
+PERSISTENCE_PREFIX: Final = GROUP
+DIFFBASE_KEY: Final = "last-handled-configuration"
+
+#: Annotation on a TelegramBot: set any new value to rotate the secret token now.
+ROTATE_ANNOTATION: Final = f"{GROUP}/rotate-secret-token"
+
+# The generated Secret ``<name>-webhook`` (mounted by the sidecar as files).
+WEBHOOK_SECRET_SUFFIX: Final = "-webhook"
+SECRET_TOKEN_KEY: Final = "secret-token"
+PREVIOUS_SECRET_TOKEN_KEY: Final = "previous-secret-token"
+TLS_CERT_KEY: Final = "tls.crt"
+TLS_KEY_KEY: Final = "tls.key"
+
+# Labels and annotations on the generated Secret.
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE: Final = "tgbot-operator"
+BOT_LABEL: Final = f"{GROUP}/bot"
+ROTATION_PHASE_ANNOTATION: Final = f"{GROUP}/rotation-phase"
+ROTATION_PHASE_SINCE_ANNOTATION: Final = f"{GROUP}/rotation-phase-since"
+ROTATED_AT_ANNOTATION: Final = f"{GROUP}/secret-token-rotated-at"
+ROTATE_HANDLED_ANNOTATION: Final = f"{GROUP}/rotate-secret-token-handled"
+
+# Condition types.
+READY: Final = "Ready"
+TOKEN_VALID: Final = "TokenValid"
+SECRET_READY: Final = "SecretReady"
+WEBHOOK_REGISTERED: Final = "WebhookRegistered"
+CONDITION_TYPES: Final = (READY, TOKEN_VALID, SECRET_READY, WEBHOOK_REGISTERED)
+
+DEFAULT_BOT_API_SERVER: Final = "https://api.telegram.org"
+
+
+def webhook_secret_name(bot_name: str) -> str:
+    return f"{bot_name}{WEBHOOK_SECRET_SUFFIX}"

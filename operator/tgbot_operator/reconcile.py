@@ -1,0 +1,299 @@
+"""Desired vs live -> the one action to take next. Pure: no I/O, no clocks, no randomness.
+
+The worker (``worker.py``) observes (Kubernetes reads plus what it remembers of Telegram),
+asks :func:`decide` for one action, performs it, and asks again, until the answer is :class:`Wait`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .botapi import BotUser, SetWebhookParams, WebhookInfo
+from .model import TelegramBotSpec
+from .registration import Registration, desired_params, drift, fingerprint, rejected_with_401_since
+from .webhook_secret import RotationPhase, WebhookSecretState, certificate_renewal_reason, sha256_hex
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the operator cannot fix by itself (a missing Secret, a missing key...)."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the worker read from Kubernetes for this pass."""
+
+    now: datetime
+    generation: int | None
+    spec: TelegramBotSpec | Problem
+    server: str
+    token: str | Problem
+    webhook_secret: WebhookSecretState | Problem | None  # None: absent; Problem: not ours
+    custom_certificate: bytes | Problem | None  # certificate.mode=Secret only
+    rotate_request: str | None  # the tgbot.dev/rotate-secret-token annotation
+
+    @property
+    def identity(self) -> str | None:
+        """The Bot API server plus the bot token: who we talk to, as whom."""
+        return f"{self.server}\n{self.token}" if isinstance(self.token, str) else None
+
+    @property
+    def token_hash(self) -> str | None:
+        identity = self.identity
+        return sha256_hex(identity) if identity is not None else None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The last failed action (for conditions and backoff)."""
+
+    action: str
+    kind: str  # Unauthorized, NotFound, RetryAfter, ServerError, NetworkError, BadRequest, KubernetesError
+    message: str
+    at: datetime
+    token_hash: str | None = None
+
+
+@dataclass
+class Memory:
+    """What one worker remembers between passes (lost on restart, rebuilt from status and Telegram)."""
+
+    me: BotUser | None = None
+    me_token_hash: str | None = None
+    live: WebhookInfo | None = None
+    live_at: datetime | None = None
+    live_token_hash: str | None = None
+    registration: Registration | None = None
+    auth_failure: Failure | None = None
+    failure: Failure | None = None
+    not_before: datetime | None = None
+    consecutive_failures: int = 0
+    last_401_repair_at: datetime | None = None
+    next_live_check: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Timing:
+    check_interval: timedelta
+    token_check_interval: timedelta
+    propagation_grace: timedelta
+    retire_grace: timedelta
+    unauthorized_retry: timedelta = timedelta(minutes=10)
+    repair_401_cooldown: timedelta = timedelta(minutes=10)
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to do until ``until`` (or until something changes). ``None``: until a change."""
+
+    reason: str
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class GetMe:
+    pass
+
+
+@dataclass(frozen=True)
+class CreateWebhookSecret:
+    """Create ``<name>-webhook`` (or refill it when its secret token is gone)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class RenewCertificate:
+    reason: str
+
+
+@dataclass(frozen=True)
+class DropCertificate:
+    pass
+
+
+@dataclass(frozen=True)
+class StartRotation:
+    trigger: str  # "annotation" or "schedule"
+    request: str | None = None
+
+
+@dataclass(frozen=True)
+class RetirePreviousToken:
+    pass
+
+
+@dataclass(frozen=True)
+class GetWebhookInfo:
+    reason: str
+
+
+@dataclass(frozen=True)
+class SetWebhook:
+    params: SetWebhookParams = field(repr=False)
+    fingerprint: str
+    reason: str
+    kind: str  # "register", "update", "drift", "rotation", "token"
+    completes_rotation: bool = False
+
+
+Action = (
+    Wait
+    | GetMe
+    | CreateWebhookSecret
+    | RenewCertificate
+    | DropCertificate
+    | StartRotation
+    | RetirePreviousToken
+    | GetWebhookInfo
+    | SetWebhook
+)
+
+
+# --- the decision -----------------------------------------------------------------------------
+
+
+def desired(obs: Observation) -> tuple[SetWebhookParams, str] | None:
+    """The setWebhook parameters and their fingerprint, when everything needed is at hand."""
+    if not isinstance(obs.spec, TelegramBotSpec) or not isinstance(obs.token, str):
+        return None
+    secret = obs.webhook_secret
+    if not isinstance(secret, WebhookSecretState) or not secret.registered_token:
+        return None
+    mode = obs.spec.webhook.certificate.mode
+    certificate: bytes | None = None
+    if mode == "SelfSigned":
+        if not secret.tls_crt:
+            return None
+        certificate = secret.tls_crt
+    elif mode == "Secret":
+        if not isinstance(obs.custom_certificate, bytes):
+            return None
+        certificate = obs.custom_certificate
+    params = desired_params(obs.spec, secret.registered_token, certificate)
+    assert obs.identity is not None
+    return params, fingerprint(params, obs.identity)
+
+
+def rotation_due(obs: Observation, secret: WebhookSecretState) -> StartRotation | datetime | None:
+    """A rotation to start now, or when the next scheduled one is due (None: not scheduled)."""
+    if obs.rotate_request and obs.rotate_request != secret.rotate_handled:
+        return StartRotation(trigger="annotation", request=obs.rotate_request)
+    spec = obs.spec
+    if not isinstance(spec, TelegramBotSpec) or spec.secret_token.rotation_interval is None:
+        return None
+    if secret.rotated_at is None:
+        return StartRotation(trigger="schedule")
+    due = secret.rotated_at + spec.secret_token.rotation_interval
+    return StartRotation(trigger="schedule") if due <= obs.now else due
+
+
+def decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
+    now = obs.now
+    spec = obs.spec
+    if isinstance(spec, Problem):
+        return Wait(f"invalid spec: {spec.message}")
+    if isinstance(obs.token, Problem):
+        return Wait(obs.token.message)  # the token check notices when it appears
+    token_hash = obs.token_hash
+
+    deadlines: list[datetime] = []
+    auth = mem.auth_failure
+    if auth is not None and auth.token_hash == token_hash and now < auth.at + timing.unauthorized_retry:
+        return Wait(f"the bot token was rejected ({auth.message})", auth.at + timing.unauthorized_retry)
+    if mem.not_before is not None and now < mem.not_before:
+        return Wait("backing off", mem.not_before)
+
+    if mem.me is None or mem.me_token_hash != token_hash:
+        return GetMe()
+
+    secret = obs.webhook_secret
+    if isinstance(secret, Problem):
+        return Wait(secret.message)
+    if secret is None:
+        return CreateWebhookSecret("it does not exist")
+    if not secret.secret_token:
+        return CreateWebhookSecret("it has no secret token")
+    mode = spec.webhook.certificate.mode
+    if mode == "SelfSigned":
+        why = certificate_renewal_reason(secret.tls_crt, secret.tls_key, spec.webhook.host, now)
+        if why is not None:
+            return RenewCertificate(why)
+    elif secret.tls_crt or secret.tls_key:
+        return DropCertificate()
+    if isinstance(obs.custom_certificate, Problem):
+        return Wait(obs.custom_certificate.message)
+
+    # Rotation: retire the previous token, or start a rotation.
+    if secret.phase is RotationPhase.RETIRING:
+        retire_at = (secret.phase_since or now) + timing.retire_grace
+        if retire_at <= now or not secret.previous_secret_token:
+            return RetirePreviousToken()
+        deadlines.append(retire_at)
+    elif secret.phase is RotationPhase.IDLE:
+        due = rotation_due(obs, secret)
+        if isinstance(due, StartRotation):
+            return due
+        if due is not None:
+            deadlines.append(due)
+
+    wanted = desired(obs)
+    if wanted is None:
+        return Wait("waiting for the webhook secret material")
+    params, print_ = wanted
+
+    if secret.phase is RotationPhase.PROPAGATING:
+        switch_at = (secret.phase_since or now) + timing.propagation_grace
+        if switch_at <= now or not secret.previous_secret_token:
+            new_params = desired_params(spec, secret.secret_token, params.certificate)
+            return SetWebhook(
+                new_params,
+                fingerprint(new_params, obs.identity or ""),
+                "the rotated secret token has had time to reach every sidecar",
+                kind="rotation",
+                completes_rotation=True,
+            )
+        deadlines.append(switch_at)
+
+    live = mem.live
+    live_stale = (
+        live is None
+        or mem.live_token_hash != token_hash
+        or mem.next_live_check is None
+        or mem.next_live_check <= now
+    )
+    if live_stale:
+        return GetWebhookInfo("periodic check" if live is not None else "first look")
+    assert live is not None
+
+    registration = mem.registration
+    if registration is None or registration.fingerprint != print_:
+        if registration is None:
+            reason, kind = "not registered by this operator yet", "register"
+        elif registration.url != params.url:
+            reason, kind = f"the URL changed to {params.url}", "update"
+        else:
+            reason, kind = "the parameters, certificate, secret token or bot token changed", "update"
+        return SetWebhook(params, print_, reason, kind=kind)
+    differences = drift(params, live)
+    if differences:
+        return SetWebhook(params, print_, "drift: " + "; ".join(differences), kind="drift")
+    if rejected_with_401_since(live, registration.registered_at) and (
+        mem.last_401_repair_at is None or now >= mem.last_401_repair_at + timing.repair_401_cooldown
+    ):
+        return SetWebhook(
+            params, print_, "the webhook answers 401: the secret token was replaced elsewhere", kind="drift"
+        )
+
+    if mem.next_live_check is not None:
+        deadlines.append(mem.next_live_check)
+    return Wait("in sync", min(deadlines) if deadlines else None)

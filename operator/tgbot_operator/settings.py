@@ -1,0 +1,99 @@
+"""The operator's settings: one model, from flags (cli.py) and ``TGBOT_OPERATOR_*`` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from . import names
+from .model import parse_duration
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, str | int | float):
+        return parse_duration(value).total_seconds()
+    raise ValueError(f"not a duration: {value!r}")
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``PORT`` -> (host, port); the host defaults to 0.0.0.0."""
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = "", value
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"not a listen address: {value!r} (expected HOST:PORT)") from None
+    if not 0 <= number <= 65535:
+        raise ValueError(f"port out of range in {value!r}")
+    return host, number
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TGBOT_OPERATOR_", extra="ignore", frozen=True)
+
+    namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Namespaces to watch; empty: all namespaces."
+    )
+    liveness_listen: str | None = Field(default=None, description="HOST:PORT for kopf's /healthz.")
+    metrics_listen: str | None = Field(default=None, description="HOST:PORT for Prometheus /metrics.")
+    json_logs: bool = False
+    log_level: str = "info"
+    default_bot_api_server: str = names.DEFAULT_BOT_API_SERVER
+    check_interval: Seconds = 300.0
+    token_check_interval: Seconds = 30.0
+    rotation_propagation_grace: Seconds = 90.0
+    rotation_retire_grace: Seconds = 120.0
+    deletion_timeout: Seconds = 300.0
+    unauthorized_retry_interval: Seconds = 600.0
+    telegram_timeout: Seconds = 30.0
+    peering: str | None = Field(default=None, description="kopf peering name (HA); None: standalone.")
+    kubeconfig: Path | None = None
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("liveness_listen", "metrics_listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"debug", "info", "warning", "error", "critical"}:
+            raise ValueError("log level must be one of debug, info, warning, error, critical")
+        return value
+
+    @field_validator(
+        "check_interval",
+        "token_check_interval",
+        "rotation_propagation_grace",
+        "rotation_retire_grace",
+        "deletion_timeout",
+        "unauthorized_retry_interval",
+        "telegram_timeout",
+    )
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("durations must not be negative")
+        return value
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces

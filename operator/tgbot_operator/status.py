@@ -1,0 +1,174 @@
+"""Build ``status`` from an observation and the worker's memory. Pure; never holds a secret."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from . import names
+from .botapi import WebhookInfo
+from .conditions import Condition, merge_conditions, rfc3339
+from .model import TelegramBotSpec
+from .reconcile import Memory, Observation, Problem, desired
+from .registration import drift
+from .webhook_secret import WebhookSecretState
+
+_AUTH_KINDS = frozenset({"Unauthorized", "NotFound"})
+
+
+def token_condition(obs: Observation, mem: Memory) -> Condition:
+    if isinstance(obs.token, Problem):
+        return Condition(names.TOKEN_VALID, "False", obs.token.reason, obs.token.message)
+    auth = mem.auth_failure
+    if auth is not None and auth.token_hash == obs.token_hash:
+        where = ""
+        if isinstance(obs.spec, TelegramBotSpec):
+            ref = obs.spec.token_secret_ref
+            where = f' in Secret "{ref.name}" key "{ref.key}"'
+        return Condition(
+            names.TOKEN_VALID,
+            "False",
+            "Unauthorized",
+            f"Telegram rejected the bot token{where} ({auth.message}); "
+            "put a valid token there: the operator retries as soon as the Secret changes",
+        )
+    if mem.me is not None and mem.me_token_hash == obs.token_hash:
+        return Condition(
+            names.TOKEN_VALID, "True", "Valid", f"the token belongs to {_mention(mem)} (id {mem.me.id})"
+        )
+    return Condition(names.TOKEN_VALID, "Unknown", "Checking", "getMe has not answered yet")
+
+
+def secret_condition(obs: Observation, secret_name: str) -> Condition:
+    secret = obs.webhook_secret
+    if isinstance(secret, Problem):
+        return Condition(names.SECRET_READY, "False", secret.reason, secret.message)
+    if isinstance(obs.custom_certificate, Problem):
+        problem = obs.custom_certificate
+        return Condition(names.SECRET_READY, "False", problem.reason, problem.message)
+    if not isinstance(secret, WebhookSecretState) or not secret.secret_token:
+        return Condition(names.SECRET_READY, "False", "Pending", f'Secret "{secret_name}" is not created yet')
+    spec = obs.spec
+    if (
+        isinstance(spec, TelegramBotSpec)
+        and spec.webhook.certificate.mode == "SelfSigned"
+        and not secret.tls_crt
+    ):
+        return Condition(
+            names.SECRET_READY, "False", "Pending", f'Secret "{secret_name}" has no certificate yet'
+        )
+    what = "the secret token"
+    if secret.tls_crt:
+        what += " and a self-signed certificate"
+    return Condition(names.SECRET_READY, "True", "Ready", f'Secret "{secret_name}" holds {what}')
+
+
+def webhook_condition(obs: Observation, mem: Memory) -> Condition:
+    failure = mem.failure
+    if failure is not None and failure.action == "SetWebhook" and failure.kind not in _AUTH_KINDS:
+        return Condition(names.WEBHOOK_REGISTERED, "False", failure.kind, failure.message)
+    wanted = desired(obs)
+    if wanted is None:
+        return Condition(names.WEBHOOK_REGISTERED, "False", "Pending", "waiting for the token and the secret")
+    params, print_ = wanted
+    registration = mem.registration
+    live = mem.live
+    if registration is not None and registration.fingerprint == print_ and live is not None:
+        differences = drift(params, live)
+        if not differences:
+            return Condition(names.WEBHOOK_REGISTERED, "True", "Registered", f"webhook set to {params.url}")
+        return Condition(names.WEBHOOK_REGISTERED, "False", "Drifted", "; ".join(differences))
+    return Condition(names.WEBHOOK_REGISTERED, "False", "Pending", f"webhook {params.url} not registered yet")
+
+
+def ready_condition(parts: list[Condition], mem: Memory) -> Condition:
+    for part in parts:
+        if part.status != "True":
+            return Condition(names.READY, "False", part.reason, f"{part.type}: {part.message}")
+    failure = mem.failure
+    if failure is not None and failure.kind not in _AUTH_KINDS:
+        return Condition(names.READY, "False", failure.kind, failure.message)
+    return Condition(names.READY, "True", "Ready", "the webhook is registered and in sync")
+
+
+def build_status(
+    obs: Observation,
+    mem: Memory,
+    *,
+    secret_name: str,
+    existing_conditions: list[Mapping[str, Any]] | None,
+) -> dict[str, Any]:
+    parts = [token_condition(obs, mem), secret_condition(obs, secret_name), webhook_condition(obs, mem)]
+    conditions = [ready_condition(parts, mem), *parts]
+    status: dict[str, Any] = {
+        "observedGeneration": obs.generation,
+        "conditions": merge_conditions(
+            existing_conditions, conditions, now=obs.now, generation=obs.generation
+        ),
+        "webhookSecretName": secret_name,
+    }
+    if mem.me is not None and mem.me_token_hash == obs.token_hash:
+        status["bot"] = {"id": mem.me.id, "username": mem.me.username or "", "mention": _mention(mem)}
+    if mem.live is not None and mem.live_at is not None:
+        status["webhook"] = live_status(mem.live, mem.live_at)
+    if mem.registration is not None:
+        status["registration"] = {
+            "fingerprint": mem.registration.fingerprint,
+            "registeredAt": rfc3339(mem.registration.registered_at),
+            "url": mem.registration.url,
+        }
+    secret = obs.webhook_secret
+    if isinstance(secret, WebhookSecretState):
+        if secret.rotated_at is not None:
+            status["secretTokenRotatedAt"] = rfc3339(secret.rotated_at)
+        status["rotationPhase"] = str(secret.phase)
+    return status
+
+
+def live_status(live: WebhookInfo, checked_at: datetime) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "url": live.url,
+        "pendingUpdateCount": live.pending_update_count,
+        "hasCustomCertificate": live.has_custom_certificate,
+        "lastCheckTime": rfc3339(checked_at),
+    }
+    if live.max_connections is not None:
+        result["maxConnections"] = live.max_connections
+    if live.allowed_updates is not None:
+        result["allowedUpdates"] = list(live.allowed_updates)
+    if live.ip_address:
+        result["ipAddress"] = live.ip_address
+    if live.last_error_date is not None:
+        result["lastErrorDate"] = rfc3339(datetime.fromtimestamp(live.last_error_date, UTC))
+    if live.last_error_message:
+        result["lastErrorMessage"] = live.last_error_message
+    if live.last_synchronization_error_date is not None:
+        result["lastSynchronizationErrorDate"] = rfc3339(
+            datetime.fromtimestamp(live.last_synchronization_error_date, UTC)
+        )
+    return result
+
+
+def merge_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch turning ``old`` into ``new`` (keys gone from ``new`` become null)."""
+    patch: dict[str, Any] = {}
+    old = old or {}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            sub = merge_patch(before, value)
+            if sub:
+                patch[key] = sub
+        elif before != value:
+            patch[key] = value
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return patch
+
+
+def _mention(mem: Memory) -> str:
+    if mem.me is None:
+        return ""
+    return f"@{mem.me.username}" if mem.me.username else str(mem.me.id)

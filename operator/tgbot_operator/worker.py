@@ -1,0 +1,544 @@
+"""One worker per TelegramBot: observe, decide (reconcile.py), act, write status, sleep, repeat.
+
+The worker is the only thing that talks to Telegram about its bot while the bot exists, so
+registrations, checks and rotations never race each other. It runs as a kopf daemon
+(handlers.py); everything it needs comes in through :class:`Deps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+import aiohttp
+from pydantic import ValidationError
+
+from . import names
+from .botapi import (
+    BadRequest,
+    BotApiClient,
+    BotApiError,
+    NetworkError,
+    NotFound,
+    RetryAfter,
+    ServerError,
+    Unauthorized,
+)
+from .kube import Conflict, Kube, KubeError, SecretView, secret_body
+from .metrics import Metrics
+from .model import TelegramBotSpec
+from .reconcile import (
+    Action,
+    CreateWebhookSecret,
+    DropCertificate,
+    Failure,
+    GetMe,
+    GetWebhookInfo,
+    Memory,
+    Observation,
+    Problem,
+    RenewCertificate,
+    RetirePreviousToken,
+    SetWebhook,
+    StartRotation,
+    Timing,
+    Wait,
+    decide,
+)
+from .redaction import redact
+from .registration import Registration
+from .settings import OperatorSettings
+from .status import build_status, merge_patch
+from .webhook_secret import (
+    RotationPhase,
+    WebhookSecretState,
+    generate_secret_token,
+    generate_self_signed,
+    inspect_certificate,
+    parse_time,
+    read_state,
+    render_state,
+)
+
+EventType = Literal["Normal", "Warning"]
+MAX_STEPS_PER_PASS = 16
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+class EventSink(Protocol):
+    def __call__(self, type_: EventType, reason: str, message: str) -> None: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    """What workers share; the test seams are the defaults."""
+
+    settings: OperatorSettings
+    kube: Kube
+    metrics: Metrics
+    http: aiohttp.ClientSession | None = None  # set on operator startup
+    clock: Callable[[], datetime] = utcnow
+    rng: random.Random = field(default_factory=random.SystemRandom)
+    make_secret_token: Callable[[], str] = generate_secret_token
+    make_certificate: Callable[[str, datetime], tuple[bytes, bytes]] = generate_self_signed
+
+    @property
+    def timing(self) -> Timing:
+        s = self.settings
+        return Timing(
+            check_interval=timedelta(seconds=s.check_interval),
+            token_check_interval=timedelta(seconds=s.token_check_interval),
+            propagation_grace=timedelta(seconds=s.rotation_propagation_grace),
+            retire_grace=timedelta(seconds=s.rotation_retire_grace),
+            unauthorized_retry=timedelta(seconds=s.unauthorized_retry_interval),
+            repair_401_cooldown=timedelta(seconds=max(60.0, 10 * s.check_interval)),
+        )
+
+    def bot_api(self, server: str, token: str) -> BotApiClient:
+        if self.http is None:
+            raise RuntimeError("the HTTP session is not open (operator not started)")
+        return BotApiClient(
+            self.http,
+            server,
+            token,
+            timeout=self.settings.telegram_timeout,
+            observer=self.metrics.observe_call,
+        )
+
+
+def spec_problem(exc: ValidationError) -> Problem:
+    details = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+    )
+    return Problem("InvalidSpec", details[:500])
+
+
+def token_from_secret(secret: SecretView | None, name: str, key: str, namespace: str) -> str | Problem:
+    if secret is None:
+        return Problem("SecretNotFound", f'Secret "{name}" not found in namespace "{namespace}"')
+    if key not in secret.data:
+        return Problem("SecretKeyMissing", f'Secret "{name}" has no key "{key}"')
+    token = secret.data[key].decode("utf-8", "replace").strip()
+    if not token:
+        return Problem("SecretKeyEmpty", f'Secret "{name}" key "{key}" is empty')
+    return token
+
+
+def certificate_from_secret(secret: SecretView | None, name: str) -> bytes | Problem:
+    if secret is None:
+        return Problem("CertificateSecretNotFound", f'certificate Secret "{name}" not found')
+    pem = secret.data.get(names.TLS_CERT_KEY)
+    if not pem:
+        return Problem(
+            "CertificateKeyMissing", f'certificate Secret "{name}" has no key "{names.TLS_CERT_KEY}"'
+        )
+    try:
+        inspect_certificate(pem)
+    except ValueError:
+        return Problem(
+            "CertificateInvalid", f'certificate Secret "{name}" key "{names.TLS_CERT_KEY}" is no PEM'
+        )
+    return pem
+
+
+def registration_from_status(status: Mapping[str, Any] | None) -> Registration | None:
+    raw = (status or {}).get("registration") or {}
+    fingerprint = raw.get("fingerprint")
+    registered_at = parse_time(raw.get("registeredAt"))
+    if not fingerprint or registered_at is None:
+        return None
+    return Registration(
+        fingerprint=str(fingerprint), registered_at=registered_at, url=str(raw.get("url", ""))
+    )
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, str | bytes | int | float | bool) or value is None:
+        return value
+    if hasattr(value, "items"):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+class BotWorker:
+    """Reconciles one TelegramBot until stopped. ``body`` is kopf's live view of the object."""
+
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        body: Mapping[str, Any],
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        events: EventSink,
+    ) -> None:
+        meta = body.get("metadata") or {}
+        self.deps = deps
+        self.body = body
+        self.name: str = meta["name"]
+        self.namespace: str = meta["namespace"]
+        self.uid: str = meta["uid"]
+        self.secret_name = names.webhook_secret_name(self.name)
+        self.logger = logger
+        self.events = events
+        self.memory = Memory(registration=registration_from_status(body.get("status")))
+        self.lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._done = asyncio.Event()
+        self._written_status: dict[str, Any] | None = plain(body.get("status")) or {}
+        self._last_warning: str | None = None
+        self._ready = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def poke(self) -> None:
+        """Something changed: run a pass now."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    async def wait_done(self) -> None:
+        await self._done.wait()
+
+    async def run(self) -> None:
+        self.deps.metrics.bots.inc()
+        try:
+            while not self.stopped:
+                async with self.lock:
+                    if self.stopped:
+                        break
+                    until = await self.run_pass()
+                await self._sleep(until)
+        finally:
+            self.deps.metrics.bots.dec()
+            if self._ready:
+                self.deps.metrics.ready.dec()
+            self._done.set()
+
+    async def _sleep(self, until: datetime | None) -> None:
+        timeout = self.deps.settings.token_check_interval
+        if until is not None:
+            timeout = min(timeout, max(0.0, (until - self.deps.clock()).total_seconds()))
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    # --- one pass ----------------------------------------------------------------------------
+
+    async def run_pass(self) -> datetime | None:
+        """Observe and act until there is nothing to do; write status; say when to look again."""
+        obs: Observation | None = None
+        until: datetime | None = None
+        try:
+            for _ in range(MAX_STEPS_PER_PASS):
+                if self.stopped:
+                    break
+                obs = await self.observe()
+                action = decide(obs, self.memory, self.deps.timing)
+                if isinstance(action, Wait):
+                    until = action.until
+                    break
+                await self.perform(action, obs)
+            else:
+                until = self.deps.clock() + timedelta(seconds=1)
+        except KubeError as exc:
+            self._fail("Observe", "KubernetesError", str(exc), token_hash=None)
+            until = self.memory.not_before
+        except Exception:
+            self.logger.exception("Unexpected error while reconciling (will retry)")
+            self._fail("Observe", "InternalError", "unexpected error: see the operator log", token_hash=None)
+            until = self.memory.not_before
+        if obs is not None and not self.stopped:
+            await self.write_status(obs)
+        return until
+
+    async def observe(self) -> Observation:
+        body = self.body
+        now = self.deps.clock()
+        meta = body.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        spec: TelegramBotSpec | Problem
+        try:
+            spec = TelegramBotSpec.from_body(body.get("spec") or {})
+        except ValidationError as exc:
+            spec = spec_problem(exc)
+        server = self.deps.settings.default_bot_api_server
+        token: str | Problem = Problem("InvalidSpec", "the spec is invalid")
+        custom_certificate: bytes | Problem | None = None
+        if isinstance(spec, TelegramBotSpec):
+            server = spec.bot_api_server or server
+            ref = spec.token_secret_ref
+            token_secret = await self.deps.kube.read_secret(self.namespace, ref.name)
+            token = token_from_secret(token_secret, ref.name, ref.key, self.namespace)
+            certificate = spec.webhook.certificate
+            if certificate.mode == "Secret" and certificate.secret_ref is not None:
+                cert_secret = await self.deps.kube.read_secret(self.namespace, certificate.secret_ref.name)
+                custom_certificate = certificate_from_secret(cert_secret, certificate.secret_ref.name)
+        webhook_secret: WebhookSecretState | Problem | None = None
+        self._secret_view = await self.deps.kube.read_secret(self.namespace, self.secret_name)
+        if self._secret_view is not None:
+            if self._secret_view.controlled_by(self.uid):
+                webhook_secret = read_state(
+                    self._secret_view.data, self._secret_view.annotations, self._secret_view.resource_version
+                )
+            else:
+                webhook_secret = Problem(
+                    "SecretConflict",
+                    f'Secret "{self.secret_name}" exists and is not controlled by this TelegramBot; '
+                    "delete or rename it",
+                )
+        return Observation(
+            now=now,
+            generation=meta.get("generation"),
+            spec=spec,
+            server=server,
+            token=token,
+            webhook_secret=webhook_secret,
+            custom_certificate=custom_certificate,
+            rotate_request=annotations.get(names.ROTATE_ANNOTATION) or None,
+        )
+
+    # --- actions -----------------------------------------------------------------------------
+
+    async def perform(self, action: Action, obs: Observation) -> None:
+        kind = type(action).__name__
+        token = obs.token if isinstance(obs.token, str) else ""
+        self.logger.debug("Action %s", redact(repr(action), token))
+        try:
+            await self._perform(action, obs)
+        except Conflict as exc:
+            # Someone wrote the Secret between our read and our write: just look again.
+            self.logger.info("Retrying after a write conflict: %s", exc)
+            self.deps.metrics.reconciles.labels(action=kind, outcome="Conflict").inc()
+            return
+        except KubeError as exc:
+            self._fail(kind, "KubernetesError", str(exc), token_hash=obs.token_hash)
+        except (Unauthorized, NotFound) as exc:
+            self._fail(kind, type(exc).__name__, redact(exc.message, token), token_hash=obs.token_hash)
+        except BotApiError as exc:
+            self._fail(kind, type(exc).__name__, redact(str(exc), token), token_hash=obs.token_hash, exc=exc)
+        else:
+            self.deps.metrics.reconciles.labels(action=kind, outcome="ok").inc()
+            if self.memory.failure is not None and self.memory.failure.action == kind:
+                self.memory.failure = None
+                self.memory.consecutive_failures = 0
+            return
+        self.deps.metrics.reconciles.labels(action=kind, outcome="error").inc()
+
+    async def _perform(self, action: Action, obs: Observation) -> None:
+        mem = self.memory
+        now = obs.now
+        assert isinstance(obs.token, str)
+        assert isinstance(obs.spec, TelegramBotSpec)
+        api = self.deps.bot_api(obs.server, obs.token)
+        match action:
+            case GetMe():
+                me = await api.get_me()
+                changed = mem.me_token_hash is not None and mem.me_token_hash != obs.token_hash
+                mem.me, mem.me_token_hash, mem.auth_failure = me, obs.token_hash, None
+                if changed:
+                    self.events(
+                        "Normal", "TokenChanged", f"The bot token changed; it belongs to @{me.username}"
+                    )
+                self.logger.info("Bot token is valid: @%s (id %s)", me.username, me.id)
+            case GetWebhookInfo():
+                live = await api.get_webhook_info()
+                mem.live, mem.live_at, mem.live_token_hash = live, now, obs.token_hash
+                jitter = self.deps.rng.uniform(0.9, 1.1)
+                mem.next_live_check = now + timedelta(seconds=self.deps.settings.check_interval * jitter)
+            case SetWebhook():
+                await api.set_webhook(action.params)
+                mem.registration = Registration(action.fingerprint, now, action.params.url)
+                mem.next_live_check = None  # look at the result
+                if "401" in action.reason:
+                    mem.last_401_repair_at = now
+                if action.completes_rotation:
+                    await self._complete_rotation(obs, now)
+                self._registered_event(action)
+            case CreateWebhookSecret():
+                await self._create_secret(obs, now, action.reason)
+            case RenewCertificate():
+                await self._renew_certificate(obs, now, action.reason)
+            case DropCertificate():
+                state = self._state(obs)
+                await self._write_secret(replace(state, tls_crt=None, tls_key=None))
+                self.events(
+                    "Normal",
+                    "CertificateRemoved",
+                    "Removed the self-signed certificate (mode is not SelfSigned)",
+                )
+            case StartRotation():
+                state = self._state(obs)
+                new_state = replace(
+                    state,
+                    secret_token=self.deps.make_secret_token(),
+                    previous_secret_token=state.secret_token,
+                    phase=RotationPhase.PROPAGATING,
+                    phase_since=now,
+                    rotate_handled=action.request if action.request is not None else state.rotate_handled,
+                )
+                await self._write_secret(new_state)
+                grace = self.deps.settings.rotation_propagation_grace
+                self.events(
+                    "Normal",
+                    "SecretTokenRotationStarted",
+                    f"New secret token written ({action.trigger}); it is registered after {grace:g}s, "
+                    "once mounted Secrets have been updated",
+                )
+            case RetirePreviousToken():
+                state = self._state(obs)
+                await self._write_secret(
+                    replace(state, previous_secret_token=None, phase=RotationPhase.IDLE, phase_since=None)
+                )
+                self.events("Normal", "PreviousSecretTokenRetired", "The previous secret token was removed")
+            case Wait():
+                pass
+
+    def _registered_event(self, action: SetWebhook) -> None:
+        if action.kind == "drift":
+            self.events("Warning", "WebhookDriftRepaired", f"Re-registered the webhook: {action.reason}")
+        elif action.kind == "rotation":
+            self.events("Normal", "SecretTokenRotated", "Registered the webhook with the new secret token")
+        else:
+            self.events(
+                "Normal", "WebhookRegistered", f"Registered webhook {action.params.url}: {action.reason}"
+            )
+        self.logger.info("setWebhook %s (%s: %s)", action.params.url, action.kind, action.reason)
+
+    def _state(self, obs: Observation) -> WebhookSecretState:
+        if not isinstance(obs.webhook_secret, WebhookSecretState):
+            raise KubeError(f'Secret "{self.secret_name}" vanished')
+        return obs.webhook_secret
+
+    async def _complete_rotation(self, obs: Observation, now: datetime) -> None:
+        state = self._state(obs)
+        await self._write_secret(
+            replace(state, phase=RotationPhase.RETIRING, phase_since=now, rotated_at=now)
+        )
+
+    async def _create_secret(self, obs: Observation, now: datetime, reason: str) -> None:
+        assert isinstance(obs.spec, TelegramBotSpec)
+        existing = obs.webhook_secret if isinstance(obs.webhook_secret, WebhookSecretState) else None
+        tls_crt, tls_key = (existing.tls_crt, existing.tls_key) if existing else (None, None)
+        if obs.spec.webhook.certificate.mode == "SelfSigned" and not tls_crt:
+            tls_crt, tls_key = await asyncio.to_thread(self.deps.make_certificate, obs.spec.webhook.host, now)
+        state = WebhookSecretState(
+            secret_token=self.deps.make_secret_token(),
+            previous_secret_token=None,
+            tls_crt=tls_crt,
+            tls_key=tls_key,
+            phase=RotationPhase.IDLE,
+            phase_since=None,
+            rotated_at=now,
+            rotate_handled=obs.rotate_request,
+        )
+        await self._write_secret(state)
+        self.events(
+            "Normal", "SecretCreated", f'Wrote a new secret token to Secret "{self.secret_name}" ({reason})'
+        )
+
+    async def _renew_certificate(self, obs: Observation, now: datetime, reason: str) -> None:
+        assert isinstance(obs.spec, TelegramBotSpec)
+        state = self._state(obs)
+        host = obs.spec.webhook.host
+        tls_crt, tls_key = await asyncio.to_thread(self.deps.make_certificate, host, now)
+        await self._write_secret(replace(state, tls_crt=tls_crt, tls_key=tls_key))
+        self.events("Normal", "CertificateIssued", f"Issued a self-signed certificate for {host} ({reason})")
+
+    async def _write_secret(self, state: WebhookSecretState) -> None:
+        data, annotations = render_state(state)
+        base = self._secret_view
+        body = secret_body(
+            name=self.secret_name,
+            namespace=self.namespace,
+            bot_name=self.name,
+            bot_uid=self.uid,
+            data=data,
+            annotations=annotations,
+            base=base,
+        )
+        if base is None:
+            await self.deps.kube.create_secret(self.namespace, body)
+        else:
+            await self.deps.kube.replace_secret(self.namespace, body)
+
+    # --- failures ----------------------------------------------------------------------------
+
+    def _fail(
+        self,
+        action: str,
+        kind: str,
+        message: str,
+        *,
+        token_hash: str | None,
+        exc: BaseException | None = None,
+    ) -> None:
+        mem = self.memory
+        now = self.deps.clock()
+        failure = Failure(action=action, kind=kind, message=message, at=now, token_hash=token_hash)
+        if kind in {"Unauthorized", "NotFound"}:
+            mem.auth_failure = failure
+            mem.me = None
+        else:
+            mem.failure = failure
+            mem.consecutive_failures += 1
+            if isinstance(exc, RetryAfter):
+                delay = exc.seconds
+            else:
+                base = 1.0 if isinstance(exc, ServerError | NetworkError) or exc is None else 5.0
+                if isinstance(exc, BadRequest):
+                    base = 5.0
+                delay = min(MAX_BACKOFF.total_seconds(), base * 2 ** (mem.consecutive_failures - 1))
+                delay *= self.deps.rng.uniform(0.8, 1.2)
+            mem.not_before = now + timedelta(seconds=delay)
+        text = f"{action} failed: {message}"
+        if text != self._last_warning:
+            self._last_warning = text
+            reason = "Unauthorized" if kind in {"Unauthorized", "NotFound"} else f"{action}Failed"
+            self.events("Warning", reason, text)
+        self.logger.warning("%s (%s)", text, kind)
+
+    # --- status ------------------------------------------------------------------------------
+
+    async def write_status(self, obs: Observation) -> None:
+        existing = self._written_status or {}
+        new = build_status(
+            obs, self.memory, secret_name=self.secret_name, existing_conditions=existing.get("conditions")
+        )
+        patch = merge_patch(existing, new)
+        if not patch:
+            return
+        try:
+            await self.deps.kube.patch_bot_status(self.namespace, self.name, patch)
+        except KubeError as exc:
+            self.logger.warning("Cannot write status: %s", exc)
+            return
+        self._written_status = new
+        ready = any(c.get("type") == names.READY and c.get("status") == "True" for c in new["conditions"])
+        if ready != self._ready:
+            self.deps.metrics.ready.inc() if ready else self.deps.metrics.ready.dec()
+            self._ready = ready
+        if (
+            self._last_warning is not None
+            and self.memory.failure is None
+            and self.memory.auth_failure is None
+        ):
+            self._last_warning = None
