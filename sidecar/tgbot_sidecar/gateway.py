@@ -56,7 +56,7 @@ UNAVAILABLE_ANSWER = build_response(503, b"the bot is not reachable\n", extra=RE
 GATEWAY_TIMEOUT = build_response(504, b"the bot did not answer in time\n")
 
 _BY_STATUS = {
-    200: DUPLICATE,
+    0: DUPLICATE,
     502: BAD_GATEWAY,
     503: UNAVAILABLE_ANSWER,
     504: GATEWAY_TIMEOUT,
