@@ -1,0 +1,217 @@
+"""The Bot API client against a tiny local aiohttp server: typed errors, multipart, redaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from tgbot_operator.botapi import (
+    BadRequest,
+    BotApiClient,
+    NetworkError,
+    NotFound,
+    RetryAfter,
+    ServerError,
+    SetWebhookParams,
+    Unauthorized,
+)
+from tgbot_operator.redaction import redact
+
+TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+
+class FakeBotApi:
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, Any]] = []
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.content_type == "multipart/form-data":
+            form: dict[str, Any] = {}
+            async for part in await request.multipart():
+                assert isinstance(part, aiohttp.BodyPartReader)
+                form[part.name or ""] = (
+                    (part.filename, await part.read()) if part.filename else await part.text()
+                )
+            self.requests.append((method, form))
+        else:
+            self.requests.append((method, await request.json()))
+        status, payload = self.answers.pop(0) if self.answers else (200, {"ok": True, "result": True})
+        if isinstance(payload, str):
+            return web.Response(status=status, text=payload)
+        return web.json_response(payload, status=status)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeBotApi, str]]:
+    api = FakeBotApi()
+    app = web.Application()
+    app.router.add_post("/bot{token}/{method}", api.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield api, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def test_get_me_and_webhook_info(fake: tuple[FakeBotApi, str], session: aiohttp.ClientSession) -> None:
+    api, url = fake
+    calls: list[tuple[str, str]] = []
+    client = BotApiClient(session, url, TOKEN, observer=lambda m, o, s: calls.append((m, o)))
+    api.answers = [
+        (
+            200,
+            {"ok": True, "result": {"id": 123456, "is_bot": True, "username": "echo_bot", "first_name": "E"}},
+        ),
+        (
+            200,
+            {
+                "ok": True,
+                "result": {
+                    "url": "https://x/y",
+                    "has_custom_certificate": True,
+                    "pending_update_count": 4,
+                    "max_connections": 9,
+                    "allowed_updates": ["message"],
+                    "last_error_date": 5,
+                    "last_error_message": "boom",
+                },
+            },
+        ),
+    ]
+    me = await client.get_me()
+    assert (me.id, me.username) == (123456, "echo_bot")
+    info = await client.get_webhook_info()
+    assert info.url == "https://x/y"
+    assert info.has_custom_certificate
+    assert info.pending_update_count == 4
+    assert info.allowed_updates == ("message",)
+    assert (info.last_error_date, info.last_error_message, info.max_connections) == (5, "boom", 9)
+    assert calls == [("getMe", "ok"), ("getWebhookInfo", "ok")]
+    assert "123456" not in repr(client)
+
+
+async def test_set_webhook_json_and_multipart(
+    fake: tuple[FakeBotApi, str], session: aiohttp.ClientSession
+) -> None:
+    api, url = fake
+    client = BotApiClient(session, url, TOKEN)
+    params = SetWebhookParams(
+        url="https://h/x",
+        secret_token="s" * 64,
+        max_connections=5,
+        allowed_updates=("message",),
+        drop_pending_updates=True,
+        ip_address="203.0.113.10",
+        certificate=None,
+    )
+    await client.set_webhook(params)
+    assert api.requests[-1] == (
+        "setWebhook",
+        {
+            "url": "https://h/x",
+            "secret_token": "s" * 64,
+            "max_connections": 5,
+            "allowed_updates": ["message"],
+            "drop_pending_updates": True,
+            "ip_address": "203.0.113.10",
+        },
+    )
+    await client.set_webhook(SetWebhookParams(**{**params.__dict__, "certificate": b"-----PEM-----"}))
+    method, form = api.requests[-1]
+    assert method == "setWebhook"
+    assert form["certificate"] == ("certificate.pem", b"-----PEM-----")
+    assert json.loads(str(form["allowed_updates"])) == ["message"]
+    assert form["max_connections"] == "5"
+    assert form["drop_pending_updates"] == "true"
+    assert form["url"] == "https://h/x"
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "error"),
+    [
+        (401, {"ok": False, "error_code": 401, "description": "Unauthorized"}, Unauthorized),
+        (404, {"ok": False, "error_code": 404, "description": "Not Found"}, NotFound),
+        (400, {"ok": False, "error_code": 400, "description": "Bad Request: bad webhook"}, BadRequest),
+        (502, "<html>bad gateway</html>", ServerError),
+        (500, {"ok": False, "error_code": 500, "description": "Internal"}, ServerError),
+    ],
+)
+async def test_typed_errors(
+    fake: tuple[FakeBotApi, str],
+    session: aiohttp.ClientSession,
+    status: int,
+    payload: Any,
+    error: type[Exception],
+) -> None:
+    api, url = fake
+    api.answers = [(status, payload)]
+    with pytest.raises(error) as info:
+        await BotApiClient(session, url, TOKEN).get_me()
+    assert TOKEN not in str(info.value)
+
+
+async def test_retry_after(fake: tuple[FakeBotApi, str], session: aiohttp.ClientSession) -> None:
+    api, url = fake
+    api.answers = [
+        (
+            429,
+            {
+                "ok": False,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 7",
+                "parameters": {"retry_after": 7},
+            },
+        )
+    ]
+    with pytest.raises(RetryAfter) as info:
+        await BotApiClient(session, url, TOKEN).get_webhook_info()
+    assert info.value.seconds == 7
+
+
+async def test_bad_request_description(fake: tuple[FakeBotApi, str], session: aiohttp.ClientSession) -> None:
+    api, url = fake
+    api.answers = [(400, {"ok": False, "error_code": 400, "description": f"Bad Request: {TOKEN} leaked"})]
+    with pytest.raises(BadRequest) as info:
+        await BotApiClient(session, url, TOKEN).delete_webhook()
+    assert TOKEN not in info.value.description
+    assert "***" in info.value.description
+
+
+async def test_network_errors_never_show_the_token(session: aiohttp.ClientSession) -> None:
+    # Nothing listens on port 9 of localhost (discard): connection refused.
+    with pytest.raises(NetworkError) as info:
+        await BotApiClient(session, "http://127.0.0.1:9", TOKEN, timeout=5).get_me()
+    assert TOKEN not in str(info.value)
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    # An invalid URL puts the whole URL (with the token) into aiohttp's message.
+    with pytest.raises(NetworkError) as info:
+        await BotApiClient(session, "http://[::1", TOKEN).get_me()
+    assert TOKEN not in str(info.value)
+    assert "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" not in str(info.value)
+
+
+def test_redact() -> None:
+    text = f"POST http://h/bot{TOKEN}/getMe failed; token {TOKEN}; tail AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    cleaned = redact(text, TOKEN)
+    assert TOKEN not in cleaned
+    assert "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" not in cleaned
+    assert "/bot***/getMe" in cleaned
+    # Without being told the token, token-looking words and bot paths are still masked.
+    assert TOKEN not in redact(text)
+    assert redact("nothing secret here: 12:30") == "nothing secret here: 12:30"

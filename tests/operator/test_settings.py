@@ -1,0 +1,124 @@
+"""Flags and TGBOT_OPERATOR_* variables -> one settings model."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from tgbot_operator.cli import liveness_url, settings_from_args
+from tgbot_operator.model import parse_duration
+from tgbot_operator.settings import OperatorSettings, parse_listen
+
+
+def test_defaults() -> None:
+    s = settings_from_args([])
+    assert s.clusterwide
+    assert s.check_interval == 300
+    assert s.token_check_interval == 30
+    assert s.rotation_propagation_grace == 90
+    assert s.deletion_timeout == 300
+    assert s.default_bot_api_server == "https://api.telegram.org"
+    assert s.peering is None
+
+
+def test_flags() -> None:
+    s = settings_from_args(
+        [
+            "--namespace",
+            "a",
+            "-n",
+            "b",
+            "--check-interval",
+            "2s",
+            "--token-check-interval",
+            "1",
+            "--rotation-propagation-grace",
+            "1500ms",
+            "--rotation-retire-grace",
+            "1m",
+            "--deletion-timeout",
+            "1h",
+            "--json-logs",
+            "--log-level",
+            "DEBUG",
+            "--peering",
+            "tgbot",
+            "--metrics-listen",
+            ":9090",
+            "--liveness-listen",
+            "127.0.0.1:8080",
+            "--default-bot-api-server",
+            "http://127.0.0.1:8081",
+            "--kubeconfig",
+            "/tmp/kc",
+        ]
+    )
+    assert s.namespaces == ["a", "b"]
+    assert not s.clusterwide
+    assert (s.check_interval, s.token_check_interval) == (2, 1)
+    assert (s.rotation_propagation_grace, s.rotation_retire_grace, s.deletion_timeout) == (1.5, 60, 3600)
+    assert s.json_logs
+    assert s.log_level == "debug"
+    assert s.peering == "tgbot"
+    assert str(s.kubeconfig) == "/tmp/kc"
+    assert liveness_url(s.liveness_listen) == "http://127.0.0.1:8080/healthz"
+
+
+def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TGBOT_OPERATOR_NAMESPACES", "x, y")
+    monkeypatch.setenv("TGBOT_OPERATOR_CHECK_INTERVAL", "5m")
+    monkeypatch.setenv("TGBOT_OPERATOR_JSON_LOGS", "true")
+    s = settings_from_args([])
+    assert s.namespaces == ["x", "y"]
+    assert s.check_interval == 300
+    assert s.json_logs
+    # Flags win over the environment.
+    assert settings_from_args(["--check-interval", "7"]).check_interval == 7
+
+
+def test_all_namespaces_and_namespace_exclude_each_other() -> None:
+    assert settings_from_args(["--all-namespaces"]).clusterwide
+    with pytest.raises(SystemExit):
+        settings_from_args(["--all-namespaces", "--namespace", "a"])
+
+
+@pytest.mark.parametrize(
+    "bad", [["--check-interval", "soon"], ["--log-level", "loud"], ["--metrics-listen", "x:y"]]
+)
+def test_invalid(bad: list[str]) -> None:
+    with pytest.raises(ValidationError):
+        settings_from_args(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("720h", 720 * 3600),
+        ("1h30m", 5400),
+        ("90s", 90),
+        ("250ms", 0.25),
+        ("2", 2),
+        ("1.5", 1.5),
+        ("1d", 86400),
+    ],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "h", "1x", "1h 30m", "-5"])
+def test_bad_durations(text: str) -> None:
+    if text == "-5":
+        with pytest.raises(ValidationError):
+            OperatorSettings.model_validate({"check_interval": text})
+        return
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_parse_listen() -> None:
+    assert parse_listen(":9090") == ("0.0.0.0", 9090)
+    assert parse_listen("9090") == ("0.0.0.0", 9090)
+    assert parse_listen("[::1]:80") == ("::1", 80)
