@@ -108,7 +108,7 @@ async def test_other_certificate_fails_with_ssl_error(
 async def test_same_certificate_again_is_a_change(api: BotApi, tls_receiver: tuple[Receiver, bytes]) -> None:
     receiver, cert_pem = tls_receiver
     await set_with_certificate(api, receiver.url, cert_pem)
-    status, body = await api.multipart(
+    _status, body = await api.multipart(
         "setWebhook", files={"certificate": ("cert.pem", cert_pem)}, url=receiver.url
     )
     assert body["description"] == "Webhook was set"
