@@ -187,3 +187,19 @@ def adopt_for_release(cluster: Cluster, resource: str, release: str, namespace: 
         "--overwrite",
     )
     cluster.kubectl("label", resource, "app.kubernetes.io/managed-by=Helm", "--overwrite")
+
+
+class Releases:
+    """Releases a test installed; uninstalled when it ends (cluster-scoped RBAC would stay)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.installed: list[tuple[str, str]] = []
+
+    def track(self, namespace: str, release: str) -> str:
+        self.installed.append((namespace, release))
+        return release
+
+    def cleanup(self) -> None:
+        for namespace, release in reversed(self.installed):
+            self.cluster.helm("uninstall", release, "-n", namespace, "--wait=false", check=False)

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.charts.chartlib import CRD_FILE, CRD_NAME, Helm, exists, helm_folder
-from tests.charts.rbac import uninstall
+from tests.charts.chartlib import CRD_FILE, CRD_NAME, Helm, Releases, exists, helm_folder
 from tests.support import Cluster
 
 
@@ -15,22 +14,6 @@ from tests.support import Cluster
 def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
     """helm for lint and template (no cluster needed)."""
     return Helm(helm_folder(), tmp_path_factory.mktemp("helm-home"))
-
-
-class Releases:
-    """Releases a test installed; uninstalled when it ends (cluster-scoped RBAC would stay)."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.installed: list[tuple[str, str]] = []
-
-    def track(self, namespace: str, release: str) -> str:
-        self.installed.append((namespace, release))
-        return release
-
-    def cleanup(self) -> None:
-        for namespace, release in reversed(self.installed):
-            uninstall(self.cluster, namespace, release)
 
 
 @pytest.fixture

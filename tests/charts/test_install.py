@@ -1,0 +1,263 @@
+"""Both charts installed into a real API server: the stored objects, dry-runs, the kept CRD."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import pytest
+
+from tests.charts.chartlib import (
+    BOT_CHART,
+    BOT_MINIMAL_VALUES,
+    CRD_NAME,
+    OPERATOR_CHART,
+    Helm,
+    Obj,
+    Releases,
+    adopt_for_release,
+    container,
+    exists,
+    get,
+    install,
+    rules_as_set,
+)
+from tests.charts.test_operator_chart import KOPF_PERMISSIONS, NAMESPACED_PERMISSIONS
+from tests.support import Cluster
+
+pytestmark = pytest.mark.cluster
+
+
+def release_name(prefix: str) -> str:
+    """Unique per test: cluster-scoped objects of the release carry its name."""
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+def test_operator_chart_installs_and_keeps_its_crd(
+    cluster: Cluster, namespace: str, releases: Releases
+) -> None:
+    release = releases.track(namespace, release_name("op"))
+    if exists(cluster, "crd", CRD_NAME):
+        # Installed by an earlier release or test: let this release take it over.
+        adopt_for_release(cluster, f"crd/{CRD_NAME}", release, namespace)
+    install(cluster, release, OPERATOR_CHART, namespace, {"crds": {"install": True}})
+    fullname = f"{release}-telegram-bot-operator"
+
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    crd = get(cluster, "crd", CRD_NAME)
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == release
+    assert crd["spec"]["names"]["shortNames"] == ["tgbot"]
+
+    deployment = get(cluster, "deployment", fullname, "-n", namespace)
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == fullname
+    operator = container(deployment, "operator")
+    assert operator["args"] == [
+        "--all-namespaces",
+        "--liveness-listen=0.0.0.0:8080",
+        "--metrics-listen=0.0.0.0:9090",
+        "--log-level=info",
+    ]
+    assert {(p["name"], p["containerPort"]) for p in operator["ports"]} == {
+        ("health", 8080),
+        ("metrics", 9090),
+    }
+    assert operator["securityContext"]["readOnlyRootFilesystem"] is True
+    assert operator["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+    assert exists(cluster, "serviceaccount", fullname, "-n", namespace)
+    service = get(cluster, "service", fullname, "-n", namespace)
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"metrics": 9090, "health": 8080}
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+    role = get(cluster, "clusterrole", f"{namespace}-{fullname}")
+    assert rules_as_set(role["rules"]) == NAMESPACED_PERMISSIONS
+    kopf_role = get(cluster, "clusterrole", f"{namespace}-{fullname}-kopf")
+    assert rules_as_set(kopf_role["rules"]) == KOPF_PERMISSIONS
+    binding = get(cluster, "clusterrolebinding", f"{namespace}-{fullname}")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": fullname, "namespace": namespace}]
+
+    listed = json.loads(cluster.helm("list", "-n", namespace, "-o", "json").stdout)
+    assert [(r["name"], r["status"]) for r in listed] == [(release, "deployed")]
+
+    cluster.helm("uninstall", release, "-n", namespace)
+    assert not exists(cluster, "deployment", fullname, "-n", namespace)
+    assert not exists(cluster, "clusterrole", f"{namespace}-{fullname}")
+    # The CRD stays: deleting it would delete every TelegramBot in the cluster.
+    assert exists(cluster, "crd", CRD_NAME)
+
+
+def test_bot_chart_installs_a_telegram_bot_with_the_derived_url(
+    cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str
+) -> None:
+    release = releases.track(namespace, release_name("echo"))
+    values: dict[str, Any] = {
+        **BOT_MINIMAL_VALUES,
+        "token": {"create": True, "value": "123456:TEST-token"},
+        "telegramBot": {"webhook": {"path": "/tg/echo", "allowedUpdates": ["message"]}},
+        "networkPolicy": {"enabled": True},
+    }
+    install(cluster, release, BOT_CHART, namespace, values)
+    fullname = f"{release}-telegram-bot"
+
+    bot = get(cluster, "tgbot", fullname, "-n", namespace)
+    assert bot["spec"]["webhook"]["url"] == "https://bot.example.com/tg/echo"
+    assert bot["spec"]["tokenSecretRef"] == {"name": f"{fullname}-token", "key": "token"}
+    # The API server applied the CRD's defaults to what the chart left out.
+    assert bot["spec"]["webhook"]["certificate"] == {"mode": "None"}
+    assert bot["spec"]["webhook"]["allowedUpdates"] == ["message"]
+    wide = cluster.kubectl("get", "tgbot", "-n", namespace, "-o", "wide").stdout
+    assert "https://bot.example.com/tg/echo" in wide
+
+    secret = get(cluster, "secret", f"{fullname}-token", "-n", namespace)
+    assert secret["type"] == "Opaque"
+    deployment = get(cluster, "deployment", fullname, "-n", namespace)
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["webhook-secret"]["secret"]["secretName"] == f"{fullname}-webhook"
+    sidecar = container(deployment, "sidecar")
+    assert "--path=/tg/echo" in sidecar["args"]
+    ingress = get(cluster, "ingress", fullname, "-n", namespace)
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/tg/echo"
+    assert exists(cluster, "networkpolicy", fullname, "-n", namespace)
+    service = get(cluster, "service", fullname, "-n", namespace)
+    assert {p["name"] for p in service["spec"]["ports"]} == {"webhook", "admin"}
+
+    cluster.helm("uninstall", release, "-n", namespace)
+    assert not exists(cluster, "tgbot", fullname, "-n", namespace)
+
+
+def test_the_crd_rejects_what_the_bot_chart_must_not_produce(
+    cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str
+) -> None:
+    """An http URL for the official Bot API fails the CRD's validation: the install fails."""
+    release = releases.track(namespace, release_name("bad"))
+    values = {**BOT_MINIMAL_VALUES, "telegramBot": {"webhook": {"url": "http://bot.example.com/webhook"}}}
+    with pytest.raises(AssertionError, match="https on port 443, 80, 88 or 8443"):
+        install(cluster, release, BOT_CHART, namespace, values)
+
+
+def dry_run(cluster: Cluster, manifests: str, namespace: str) -> str:
+    result = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=manifests)
+    return result.stderr
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"crds": {"install": False}},
+        {
+            "crds": {"install": False},
+            "operator": {"logFormat": "json"},
+            "podDisruptionBudget": {"enabled": True},
+        },
+    ],
+    ids=["defaults", "options"],
+)
+def test_operator_chart_passes_server_side_dry_run_under_restricted_pod_security(
+    cluster: Cluster, namespace: str, helm: Helm, values: dict[str, Any]
+) -> None:
+    restrict(cluster, namespace)
+    manifests = helm.template(OPERATOR_CHART, values, namespace=namespace).stdout
+    warnings = dry_run(cluster, manifests, namespace)
+    assert "PodSecurity" not in warnings, warnings
+
+
+def test_operator_chart_namespaced_rbac_passes_server_side_dry_run(
+    cluster: Cluster, namespace: str, helm: Helm
+) -> None:
+    values = {"crds": {"install": False}, "watchNamespaces": [namespace]}
+    manifests = helm.template(OPERATOR_CHART, values, namespace=namespace).stdout
+    dry_run(cluster, manifests, namespace)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"telegramBot": {"webhook": {"certificate": {"mode": "SelfSigned"}}}},
+        {"telegramBot": {"webhook": {"certificate": {"mode": "Secret", "secretName": "tls"}}}},
+        {
+            "networkPolicy": {"enabled": True},
+            "serviceAccount": {"create": True},
+            "token": {"create": True, "value": "1:a"},
+        },
+    ],
+    ids=["defaults", "self-signed", "secret", "options"],
+)
+def test_bot_chart_passes_server_side_dry_run_under_restricted_pod_security(
+    cluster: Cluster, namespace: str, helm: Helm, telegrambot_crd: str, extra: dict[str, Any]
+) -> None:
+    restrict(cluster, namespace)
+    values = merge(BOT_MINIMAL_VALUES, extra)
+    manifests = helm.template(BOT_CHART, values, namespace=namespace).stdout
+    warnings = dry_run(cluster, manifests, namespace)
+    assert "PodSecurity" not in warnings, warnings
+
+
+def test_restricted_pod_security_check_is_real(
+    cluster: Cluster, namespace: str, helm: Helm, telegrambot_crd: str
+) -> None:
+    """The control for the two tests above: a privileged setting is reported."""
+    restrict(cluster, namespace)
+    values = merge(BOT_MINIMAL_VALUES, {"bot": {"securityContext": {"allowPrivilegeEscalation": True}}})
+    manifests = helm.template(BOT_CHART, values, namespace=namespace).stdout
+    warnings = dry_run(cluster, manifests, namespace)
+    assert "violate PodSecurity" in warnings
+    assert "allowPrivilegeEscalation" in warnings
+
+
+def test_helm_test_pod_is_admitted_under_restricted_pod_security(
+    cluster: Cluster, namespace: str, helm: Helm
+) -> None:
+    """Pods (unlike Deployments) are refused, not just warned about, when they break the policy."""
+    restrict(cluster, namespace)
+    manifests = helm.template(OPERATOR_CHART, {"crds": {"install": False}}, namespace=namespace).stdout
+    pods = [doc for doc in manifests.split("\n---") if "\nkind: Pod\n" in doc]
+    assert len(pods) == 1
+    cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=pods[0])
+
+
+def restrict(cluster: Cluster, namespace: str) -> None:
+    cluster.kubectl(
+        "label",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/warn=restricted",
+        "--overwrite",
+    )
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = (
+            merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def test_peering_install_creates_the_peering_object(
+    cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str
+) -> None:
+    """replicaCount 2: kopf's peering CRDs, then (a post-install hook) the KopfPeering object."""
+    release = releases.track(namespace, release_name("ha"))
+    for crd in ("kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"):
+        if exists(cluster, "crd", crd):
+            adopt_for_release(cluster, f"crd/{crd}", release, namespace)
+    values = {"crds": {"install": False}, "replicaCount": 2, "watchNamespaces": [namespace]}
+    install(cluster, release, OPERATOR_CHART, namespace, values)
+    fullname = f"{release}-telegram-bot-operator"
+    peering: Obj = get(cluster, "kopfpeerings.kopf.dev", fullname, "-n", namespace)
+    assert peering["metadata"]["name"] == fullname
+    deployment = get(cluster, "deployment", fullname, "-n", namespace)
+    assert deployment["spec"]["replicas"] == 2
+    assert f"--peering={fullname}" in container(deployment, "operator")["args"]
+    role = get(cluster, "role", fullname, "-n", namespace)
+    assert ("kopf.dev", "kopfpeerings", "patch") in rules_as_set(role["rules"])
+    # An upgrade re-runs the hook (the object is recreated, not duplicated).
+    install(cluster, release, OPERATOR_CHART, namespace, values)
+    assert exists(cluster, "kopfpeerings.kopf.dev", fullname, "-n", namespace)
