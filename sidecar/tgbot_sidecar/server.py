@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import cast
 
 from . import metrics as m
 from .addresses import Address, parse_address
@@ -56,9 +57,9 @@ class WebhookConnection(asyncio.Protocol):
     # -- asyncio callbacks -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peername = transport.get_extra_info("peername")
+        # cast, not isinstance: uvloop's transports do not subclass asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
+        peername = self.transport.get_extra_info("peername")
         if isinstance(peername, tuple) and peername and isinstance(peername[0], str):
             self.peer = parse_address(peername[0])
         # The peer cannot change for the life of the connection: decide about it once.
