@@ -1,0 +1,83 @@
+"""Fixtures of the operator's tests: the CRD, the emulator in-process, the operator as a subprocess."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Cluster
+from tgbot_emulator import EmulatorClient, EmulatorConfig, EmulatorServer
+
+from .e2e import CRD_PATH, Emulator, OperatorProcess
+
+#: Fast settings for tests: checks every 2 s, token re-read every second, short graces.
+FAST_ARGS = [
+    "--check-interval",
+    "2",
+    "--token-check-interval",
+    "1",
+    "--rotation-propagation-grace",
+    "2",
+    "--rotation-retire-grace",
+    "2",
+    "--deletion-timeout",
+    "30",
+]
+
+
+@pytest.fixture(scope="session")
+def crd_installed(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_PATH))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/telegrambots.tgbot.dev", "--timeout=60s")
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    config = EmulatorConfig(port=0, allow_local_webhooks=True, retry_cap_seconds=2)
+    async with EmulatorServer(config) as server, EmulatorClient(server.url) as client:
+        yield Emulator(url=server.url, client=client)
+
+
+OperatorFactory = Callable[..., OperatorProcess]
+
+
+@pytest.fixture
+def start_operator(
+    cluster: Cluster, namespace: str, crd_installed: None, tmp_path: Path
+) -> Iterator[OperatorFactory]:
+    """Start ``tgbot-operator`` for the test's namespace: ``start_operator(*extra_args, kubeconfig=...)``."""
+    started: list[OperatorProcess] = []
+
+    def start(*extra: str, kubeconfig: Path | None = None, fast: bool = True) -> OperatorProcess:
+        process = OperatorProcess(
+            cluster=cluster,
+            namespace=namespace,
+            log_path=tmp_path / f"operator-{len(started)}.log",
+            args=[*(FAST_ARGS if fast else []), *extra],
+            kubeconfig=kubeconfig or cluster.kubeconfig,
+        )
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+    # Our finalizer must not keep the namespace from being deleted once no operator runs.
+    result = cluster.kubectl("get", "tgbot", "-n", namespace, "-o", "json", check=False)
+    if result.returncode == 0:
+        for item in json.loads(result.stdout)["items"]:
+            cluster.kubectl(
+                "patch",
+                "tgbot",
+                item["metadata"]["name"],
+                "-n",
+                namespace,
+                "--type=merge",
+                "-p",
+                '{"metadata":{"finalizers":null}}',
+                check=False,
+            )

@@ -1,0 +1,127 @@
+"""Deletion: the finalizer deletes the webhook (or keeps it), and never hangs forever."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from tests.support import Cluster
+
+from .conftest import OperatorFactory
+from .e2e import (
+    Emulator,
+    apply,
+    bot_manifest,
+    events,
+    eventually,
+    get,
+    kubectl,
+    new_token,
+    token_secret,
+    wait_condition,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+async def _gone(cluster: Cluster, namespace: str, name: str, timeout: float = 60) -> None:
+    await eventually(
+        lambda: get(cluster, namespace, "tgbot", name),
+        lambda b: b is None,
+        timeout=timeout,
+        what=f"{name} gone",
+    )
+
+
+async def test_delete_policy_deletes_the_webhook(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(4001)
+    await emulator.client.add_bot(token, "del_bot")
+    start_operator()
+    await apply(
+        cluster, namespace, token_secret("del-token", token), bot_manifest("del", emulator.url, "del-token")
+    )
+    await wait_condition(cluster, namespace, "del")
+    await kubectl(cluster, "delete", "tgbot", "del", "-n", namespace, "--wait=false")
+    await _gone(cluster, namespace, "del")
+    assert (await emulator.client.webhook(4001))["url"] == ""
+    assert len(await emulator.client.calls(4001, method="deleteWebhook")) == 1
+    assert "WebhookDeleted" in {e["reason"] for e in await events(cluster, namespace)}
+    if cluster.has_garbage_collector:
+        await eventually(
+            lambda: get(cluster, namespace, "secret", "del-webhook"),
+            lambda s: s is None,
+            timeout=60,
+            what="the generated Secret to be garbage-collected",
+        )
+
+
+async def test_keep_policy_leaves_the_webhook(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(4002)
+    await emulator.client.add_bot(token, "keep_bot")
+    start_operator()
+    manifest = bot_manifest("keep", emulator.url, "keep-token", deletionPolicy="Keep")
+    await apply(cluster, namespace, token_secret("keep-token", token), manifest)
+    await wait_condition(cluster, namespace, "keep")
+    await kubectl(cluster, "delete", "tgbot", "keep", "-n", namespace, "--wait=false")
+    await _gone(cluster, namespace, "keep")
+    assert (await emulator.client.webhook(4002))["url"] == manifest["spec"]["webhook"]["url"]
+    assert await emulator.client.calls(4002, method="deleteWebhook") == []
+    assert "WebhookKept" in {e["reason"] for e in await events(cluster, namespace)}
+
+
+async def test_webhook_no_longer_ours_is_left_alone(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(4003)
+    await emulator.client.add_bot(token, "moved_bot")
+    operator = start_operator()
+    await apply(
+        cluster, namespace, token_secret("mv-token", token), bot_manifest("mv", emulator.url, "mv-token")
+    )
+    await wait_condition(cluster, namespace, "mv")
+    operator.stop()  # so that it does not repair the "drift" we make next
+    await asyncio.sleep(1.1)
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(
+            f"{emulator.url}/bot{token}/setWebhook", json={"url": "http://127.0.0.1:9/new-home"}
+        )
+        assert (await response.json())["ok"] is True
+    await kubectl(cluster, "delete", "tgbot", "mv", "-n", namespace, "--wait=false")
+    operator.start()
+    await _gone(cluster, namespace, "mv")
+    assert (await emulator.client.webhook(4003))["url"] == "http://127.0.0.1:9/new-home"
+    assert await emulator.client.calls(4003, method="deleteWebhook") == []
+    assert "WebhookNotOurs" in {e["reason"] for e in await events(cluster, namespace)}
+
+
+async def test_deletion_gives_up_when_telegram_is_unreachable(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(4004)
+    await emulator.client.add_bot(token, "unreachable_bot")
+    start_operator("--deletion-timeout", "6", "--telegram-timeout", "2")
+    await apply(
+        cluster, namespace, token_secret("un-token", token), bot_manifest("un", emulator.url, "un-token")
+    )
+    await wait_condition(cluster, namespace, "un")
+    await emulator.client.add_fault("502", count=1000, bot_id=4004)
+    await kubectl(cluster, "delete", "tgbot", "un", "-n", namespace, "--wait=false")
+    await _gone(cluster, namespace, "un", timeout=60)
+    assert "DeletionTimedOut" in {e["reason"] for e in await events(cluster, namespace)}
+
+
+async def test_deletion_with_a_missing_token_does_not_block(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    start_operator()
+    await apply(cluster, namespace, bot_manifest("nt", emulator.url, "no-such-token"))
+    await wait_condition(cluster, namespace, "nt", "TokenValid", "False", "SecretNotFound")
+    await kubectl(cluster, "delete", "tgbot", "nt", "-n", namespace, "--wait=false")
+    await _gone(cluster, namespace, "nt", timeout=30)
+    assert "WebhookLeft" in {e["reason"] for e in await events(cluster, namespace)}

@@ -1,0 +1,328 @@
+"""End to end: the operator (subprocess) + a real API server + the Bot API emulator (in-process)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+import aiohttp
+import pytest
+
+from tests.support import Cluster
+from tgbot_operator.webhook_secret import SECRET_TOKEN_ALPHABET, inspect_certificate
+
+from .conftest import OperatorFactory
+from .e2e import (
+    Emulator,
+    apply,
+    assert_no_secrets_leaked,
+    bot_manifest,
+    condition,
+    events,
+    eventually,
+    get,
+    kubectl,
+    new_token,
+    secret_data,
+    token_secret,
+    wait_condition,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+async def test_apply_to_ready_with_one_complete_setwebhook(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(1001)
+    await emulator.client.add_bot(token, "echo_bot")
+    operator = start_operator()
+    manifest = bot_manifest(
+        "echo",
+        emulator.url,
+        "echo-token",
+        webhook={
+            "allowedUpdates": ["message", "callback_query"],
+            "maxConnections": 7,
+            "dropPendingUpdates": True,
+            "ipAddress": "127.0.0.1",
+        },
+    )
+    await apply(cluster, namespace, token_secret("echo-token", token), manifest)
+    bot = await wait_condition(cluster, namespace, "echo")
+
+    calls = await emulator.client.calls(1001, method="setWebhook", reveal_secrets=True)
+    assert len(calls) == 1, calls
+    params = calls[0]["params"]
+    secret = await secret_data(cluster, namespace, "echo-webhook")
+    secret_token = secret["secret-token"].decode()
+    assert len(secret_token) == 64
+    assert set(secret_token) <= set(SECRET_TOKEN_ALPHABET)
+    assert params["url"] == manifest["spec"]["webhook"]["url"]
+    assert params["secret_token"] == secret_token
+    assert json.loads(params["allowed_updates"]) if isinstance(params["allowed_updates"], str) else True
+    assert str(params["max_connections"]) == "7"
+    assert str(params["drop_pending_updates"]).lower() == "true"
+    assert params["ip_address"] == "127.0.0.1"
+    live = await emulator.client.webhook(1001, reveal_secrets=True)
+    assert live["secret_token"] == secret_token
+    assert live["max_connections"] == 7
+    assert sorted(live["allowed_updates"]) == ["callback_query", "message"]
+
+    status = bot["status"]
+    assert status["bot"] == {"id": 1001, "username": "echo_bot", "mention": "@echo_bot"}
+    assert status["webhookSecretName"] == "echo-webhook"
+    assert status["webhook"]["url"] == manifest["spec"]["webhook"]["url"]
+    assert status["observedGeneration"] == bot["metadata"]["generation"]
+    assert {c["type"] for c in status["conditions"]} == {
+        "Ready",
+        "TokenValid",
+        "SecretReady",
+        "WebhookRegistered",
+    }
+    assert all(c["status"] == "True" for c in status["conditions"])
+
+    obj = await get(cluster, namespace, "secret", "echo-webhook")
+    assert obj is not None
+    assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "tgbot-operator"
+    assert obj["metadata"]["labels"]["tgbot.dev/bot"] == "echo"
+    (owner,) = obj["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "TelegramBot",
+        "echo",
+        bot["metadata"]["uid"],
+        True,
+    )
+    assert "tgbot.dev/finalizer" in bot["metadata"]["finalizers"]
+
+    table = (await kubectl(cluster, "get", "tgbot", "-n", namespace)).stdout
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["NAME", "BOT", "URL", "READY", "PENDING", "AGE"]
+    assert row.split()[:5] == ["echo", "@echo_bot", manifest["spec"]["webhook"]["url"], "True", "0"]
+    wide = (await kubectl(cluster, "get", "tgbot", "-n", namespace, "-o", "wide")).stdout
+    assert "LASTERROR" in wide.splitlines()[0]
+
+    # Quiet when in sync: a few checks later still one setWebhook, and no getMe per check.
+    await asyncio.sleep(5)
+    assert len(await emulator.client.calls(1001, method="setWebhook")) == 1
+    assert len(await emulator.client.calls(1001, method="getMe")) == 1
+    assert len(await emulator.client.calls(1001, method="getWebhookInfo")) >= 2
+
+    reasons = {e["reason"] for e in await events(cluster, namespace)}
+    assert {"SecretCreated", "WebhookRegistered"} <= reasons
+    await assert_no_secrets_leaked(cluster, namespace, operator, token, secret_token)
+
+
+async def test_spec_change_re_registers_once(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(1002)
+    await emulator.client.add_bot(token, "change_bot")
+    start_operator()
+    manifest = bot_manifest("change", emulator.url, "change-token")
+    await apply(cluster, namespace, token_secret("change-token", token), manifest)
+    await wait_condition(cluster, namespace, "change")
+    manifest["spec"]["webhook"]["maxConnections"] = 3
+    await apply(cluster, namespace, manifest)
+    await eventually(
+        lambda: emulator.client.webhook(1002),
+        lambda w: w.get("max_connections") == 3,
+        timeout=30,
+        what="max_connections=3",
+    )
+    bot = await wait_condition(cluster, namespace, "change")
+    assert bot["status"]["observedGeneration"] == bot["metadata"]["generation"] == 2
+    assert len(await emulator.client.calls(1002, method="setWebhook")) == 2
+
+
+async def test_restart_causes_no_extra_setwebhook(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(1003)
+    await emulator.client.add_bot(token, "restart_bot")
+    operator = start_operator()
+    await apply(
+        cluster, namespace, token_secret("r-token", token), bot_manifest("r", emulator.url, "r-token")
+    )
+    await wait_condition(cluster, namespace, "r")
+    assert len(await emulator.client.calls(1003, method="setWebhook")) == 1
+    operator.restart()
+    # The restarted operator looks (getMe, getWebhookInfo) and finds nothing to do.
+    await eventually(
+        lambda: emulator.client.calls(1003, method="getMe"),
+        lambda calls: len(calls) >= 2,
+        timeout=60,
+        what="the restarted operator's getMe",
+    )
+    await asyncio.sleep(4)
+    assert len(await emulator.client.calls(1003, method="setWebhook")) == 1
+    assert condition(await get(cluster, namespace, "tgbot", "r"), "Ready")["status"] == "True"
+
+
+async def test_self_signed_certificate_is_uploaded(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(1004)
+    await emulator.client.add_bot(token, "tls_bot")
+    operator = start_operator()
+    manifest = bot_manifest(
+        "tls",
+        emulator.url,
+        "tls-token",
+        webhook={"url": "https://127.0.0.1:8443/hook", "certificate": {"mode": "SelfSigned"}},
+    )
+    await apply(cluster, namespace, token_secret("tls-token", token), manifest)
+    bot = await wait_condition(cluster, namespace, "tls")
+    secret = await secret_data(cluster, namespace, "tls-webhook")
+    info = inspect_certificate(secret["tls.crt"])
+    assert info.ip_addresses == ("127.0.0.1",)
+    assert info.common_name == "127.0.0.1"
+    assert (info.not_after - info.not_before).days >= 364
+    assert b"PRIVATE KEY" in secret["tls.key"]
+    live = await emulator.client.webhook(1004)
+    assert live["has_custom_certificate"] is True
+    assert live["certificate_sha256"] == info.sha256
+    assert bot["status"]["webhook"]["hasCustomCertificate"] is True
+    (call,) = await emulator.client.calls(1004, method="setWebhook")
+    assert "certificate" in call["params"]
+    # A new host means a new certificate (and a new registration).
+    manifest["spec"]["webhook"]["url"] = "https://localhost:8443/hook"
+    await apply(cluster, namespace, manifest)
+    await eventually(
+        lambda: emulator.client.webhook(1004),
+        lambda w: w["url"] == "https://localhost:8443/hook" and w["certificate_sha256"] != info.sha256,
+        timeout=30,
+        what="re-registration with a certificate for localhost",
+    )
+    renewed = inspect_certificate((await secret_data(cluster, namespace, "tls-webhook"))["tls.crt"])
+    assert renewed.dns_names == ("localhost",)
+    key = (await secret_data(cluster, namespace, "tls-webhook"))["tls.key"].decode()
+    await assert_no_secrets_leaked(cluster, namespace, operator, token, key.splitlines()[1])
+
+
+async def test_secret_mode_uploads_and_follows_renewals(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    from datetime import UTC, datetime
+
+    from tgbot_operator.webhook_secret import generate_self_signed
+
+    def tls_secret(host: str) -> dict[str, object]:
+        crt, key = generate_self_signed(host, datetime.now(UTC))
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": "my-tls"},
+            "data": {"tls.crt": base64.b64encode(crt).decode(), "tls.key": base64.b64encode(key).decode()},
+        }
+
+    token = new_token(1005)
+    await emulator.client.add_bot(token, "cm_bot")
+    start_operator()
+    manifest = bot_manifest(
+        "cm",
+        emulator.url,
+        "cm-token",
+        webhook={
+            "url": "https://127.0.0.1:8443/hook",
+            "certificate": {"mode": "Secret", "secretRef": {"name": "my-tls"}},
+        },
+    )
+    await apply(cluster, namespace, token_secret("cm-token", token), manifest)
+    # Without the TLS Secret: SecretReady=False naming it, no registration.
+    bot = await wait_condition(cluster, namespace, "cm", "SecretReady", "False", "CertificateSecretNotFound")
+    assert '"my-tls"' in condition(bot, "SecretReady")["message"]
+    assert await emulator.client.calls(1005, method="setWebhook") == []
+    first = tls_secret("127.0.0.1")
+    await apply(cluster, namespace, first)
+    await wait_condition(cluster, namespace, "cm")
+    sha1 = inspect_certificate(base64.b64decode(str(first["data"]["tls.crt"]))).sha256  # type: ignore[index]
+    assert (await emulator.client.webhook(1005))["certificate_sha256"] == sha1
+    # cert-manager renews: the new certificate is uploaded.
+    second = tls_secret("127.0.0.1")
+    await apply(cluster, namespace, second)
+    sha2 = inspect_certificate(base64.b64decode(str(second["data"]["tls.crt"]))).sha256  # type: ignore[index]
+    await eventually(
+        lambda: emulator.client.webhook(1005),
+        lambda w: w["certificate_sha256"] == sha2,
+        timeout=30,
+        what="the renewed certificate",
+    )
+    assert len(await emulator.client.calls(1005, method="setWebhook")) == 2
+    generated = await secret_data(cluster, namespace, "cm-webhook")
+    assert "tls.crt" not in generated
+
+
+async def test_drift_is_repaired(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(1006)
+    await emulator.client.add_bot(token, "drift_bot")
+    start_operator()
+    manifest = bot_manifest("drift", emulator.url, "drift-token")
+    await apply(cluster, namespace, token_secret("drift-token", token), manifest)
+    await wait_condition(cluster, namespace, "drift")
+    await asyncio.sleep(1.1)  # the emulator, like Telegram, rate-limits URL changes to one a second
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(
+            f"{emulator.url}/bot{token}/setWebhook", json={"url": "http://127.0.0.1:9/someone-else"}
+        )
+        assert (await response.json())["ok"] is True
+    await eventually(
+        lambda: emulator.client.webhook(1006),
+        lambda w: w["url"] == manifest["spec"]["webhook"]["url"],
+        timeout=30,
+        what="the drift repair",
+    )
+    reasons = [e["reason"] for e in await events(cluster, namespace)]
+    assert "WebhookDriftRepaired" in reasons
+    await wait_condition(cluster, namespace, "drift")
+
+
+async def test_replaced_secret_token_is_repaired_after_401s(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    """Someone re-ran setWebhook with the same URL but another secret: deliveries get 401s."""
+    from aiohttp import web
+
+    token = new_token(1007)
+    await emulator.client.add_bot(token, "secret_bot")
+    start_operator()
+    secret_now: dict[str, str] = {}
+
+    async def receive(request: web.Request) -> web.Response:
+        ok = request.headers.get("X-Telegram-Bot-Api-Secret-Token") == secret_now.get("token")
+        return web.json_response({}, status=200 if ok else 401)
+
+    app = web.Application()
+    app.router.add_post("/webhook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        manifest = bot_manifest(
+            "s401", emulator.url, "s401-token", webhook={"url": f"http://127.0.0.1:{port}/webhook"}
+        )
+        await apply(cluster, namespace, token_secret("s401-token", token), manifest)
+        await wait_condition(cluster, namespace, "s401")
+        secret_now["token"] = (await secret_data(cluster, namespace, "s401-webhook"))["secret-token"].decode()
+        await asyncio.sleep(1.1)  # setWebhook rate limit
+        async with aiohttp.ClientSession() as http:
+            response = await http.post(
+                f"{emulator.url}/bot{token}/setWebhook",
+                json={"url": manifest["spec"]["webhook"]["url"], "secret_token": "someone-elses-secret"},
+            )
+            assert (await response.json())["ok"] is True
+        await emulator.client.send_user_message(1007, "hello")
+        await eventually(
+            lambda: emulator.client.webhook(1007, reveal_secrets=True),
+            lambda w: w["secret_token"] == secret_now["token"],
+            timeout=40,
+            what="the secret token to be re-registered",
+        )
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,219 @@
+"""Secret-token rotation without losing (or rejecting) a single update."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from dataclasses import dataclass, field
+
+import kubernetes
+import pytest
+from aiohttp import web
+
+from tests.support import Cluster
+
+from .conftest import OperatorFactory
+from .e2e import (
+    Emulator,
+    apply,
+    assert_no_secrets_leaked,
+    bot_manifest,
+    events,
+    eventually,
+    get,
+    kubectl,
+    new_token,
+    secret_data,
+    token_secret,
+    wait_condition,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+#: How stale the receiver's view of the Secret is, like a kubelet that updates mounts late.
+MOUNT_LAG = 1.0
+
+
+@dataclass
+class MountedSecretReceiver:
+    """A webhook receiver that knows the secret tokens only as a mounted Secret would show them:
+    it re-reads the generated Secret every 0.2 s and uses the copy it read ``MOUNT_LAG`` ago."""
+
+    cluster: Cluster
+    namespace: str
+    secret_name: str
+    snapshots: list[tuple[float, set[str]]] = field(default_factory=list)
+    accepted: int = 0
+    rejected: int = 0
+    seen_tokens: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        client = kubernetes.config.new_client_from_config(str(self.cluster.kubeconfig))
+        self._api = kubernetes.client.CoreV1Api(client)
+
+    def _read(self) -> set[str]:
+        try:
+            secret = self._api.read_namespaced_secret(self.secret_name, self.namespace)
+        except kubernetes.client.ApiException:
+            return set()
+        data = secret.data or {}
+        return {
+            base64.b64decode(data[k]).decode() for k in ("secret-token", "previous-secret-token") if k in data
+        }
+
+    async def poll(self) -> None:
+        while True:
+            tokens = await asyncio.to_thread(self._read)
+            self.snapshots.append((time.monotonic(), tokens))
+            self.seen_tokens |= tokens
+            await asyncio.sleep(0.2)
+
+    def mounted(self) -> set[str]:
+        cutoff = time.monotonic() - MOUNT_LAG
+        current: set[str] = set()
+        for at, tokens in self.snapshots:
+            if at <= cutoff:
+                current = tokens
+        return current
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if request.headers.get("X-Telegram-Bot-Api-Secret-Token") in self.mounted():
+            self.accepted += 1
+            return web.json_response({})
+        self.rejected += 1
+        return web.json_response({"error": "wrong secret"}, status=401)
+
+
+async def start_receiver(receiver: MountedSecretReceiver) -> tuple[web.AppRunner, int]:
+    app = web.Application()
+    app.router.add_post("/webhook", receiver.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+async def test_rotation_on_demand_rejects_nothing(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(2001)
+    await emulator.client.add_bot(token, "rotating_bot")
+    operator = start_operator("--rotation-propagation-grace", "3", "--rotation-retire-grace", "3")
+    receiver = MountedSecretReceiver(cluster, namespace, "rot-webhook")
+    runner, port = await start_receiver(receiver)
+    poller = asyncio.create_task(receiver.poll())
+    try:
+        manifest = bot_manifest(
+            "rot", emulator.url, "rot-token", webhook={"url": f"http://127.0.0.1:{port}/webhook"}
+        )
+        await apply(cluster, namespace, token_secret("rot-token", token), manifest)
+        await wait_condition(cluster, namespace, "rot")
+        first = (await secret_data(cluster, namespace, "rot-webhook"))["secret-token"].decode()
+        await asyncio.sleep(MOUNT_LAG + 0.5)  # the "sidecar" has the first token mounted
+
+        update_ids: list[int] = []
+        stop_sending = asyncio.Event()
+
+        async def send() -> None:
+            n = 0
+            while not stop_sending.is_set():
+                n += 1
+                update_ids.append(await emulator.client.send_user_message(2001, f"message {n}"))
+                await asyncio.sleep(0.15)
+
+        sender = asyncio.create_task(send())
+        await asyncio.sleep(1)
+        await kubectl(cluster, "annotate", "-n", namespace, "tgbot", "rot", "tgbot.dev/rotate-secret-token=1")
+
+        def rotated(secret: dict[str, bytes]) -> bool:
+            return secret["secret-token"].decode() != first and "previous-secret-token" not in secret
+
+        await eventually(
+            lambda: secret_data(cluster, namespace, "rot-webhook"),
+            rotated,
+            timeout=60,
+            what="rotation to finish",
+        )
+        await asyncio.sleep(1.5)
+        stop_sending.set()
+        await sender
+        result = await emulator.client.wait_delivered(2001, update_ids, timeout=60)
+        assert result, result
+
+        second = (await secret_data(cluster, namespace, "rot-webhook"))["secret-token"].decode()
+        live = await emulator.client.webhook(2001, reveal_secrets=True)
+        assert live["secret_token"] == second
+        deliveries = await emulator.client.deliveries(2001)
+        statuses = [d["status"] for d in deliveries]
+        assert 401 not in statuses, [d for d in deliveries if d["status"] == 401]
+        assert receiver.rejected == 0
+        assert receiver.accepted >= len(update_ids)
+        assert {first, second} <= receiver.seen_tokens
+        bot = await get(cluster, namespace, "tgbot", "rot")
+        assert bot is not None
+        assert bot["status"]["rotationPhase"] == "Idle"
+        assert "secretTokenRotatedAt" in bot["status"]
+        reasons = [e["reason"] for e in await events(cluster, namespace)]
+        for reason in ("SecretTokenRotationStarted", "SecretTokenRotated", "PreviousSecretTokenRetired"):
+            assert reason in reasons
+        setwebhooks = await emulator.client.calls(2001, method="setWebhook")
+        assert len(setwebhooks) == 2
+        # The same annotation value again does not rotate again.
+        await asyncio.sleep(3)
+        assert (await secret_data(cluster, namespace, "rot-webhook"))["secret-token"].decode() == second
+        await assert_no_secrets_leaked(cluster, namespace, operator, token, first, second)
+    finally:
+        poller.cancel()
+        await runner.cleanup()
+
+
+async def test_rotation_resumes_after_an_operator_restart(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(2002)
+    await emulator.client.add_bot(token, "resume_bot")
+    operator = start_operator("--rotation-propagation-grace", "6", "--rotation-retire-grace", "2")
+    manifest = bot_manifest("res", emulator.url, "res-token")
+    await apply(cluster, namespace, token_secret("res-token", token), manifest)
+    await wait_condition(cluster, namespace, "res")
+    first = (await secret_data(cluster, namespace, "res-webhook"))["secret-token"].decode()
+    await kubectl(cluster, "annotate", "-n", namespace, "tgbot", "res", "tgbot.dev/rotate-secret-token=now")
+    await eventually(
+        lambda: secret_data(cluster, namespace, "res-webhook"),
+        lambda s: "previous-secret-token" in s,
+        timeout=30,
+        what="rotation to start",
+    )
+    operator.stop()
+    # Mid-propagation: the old token is still the registered one.
+    assert (await emulator.client.webhook(2002, reveal_secrets=True))["secret_token"] == first
+    operator.start()
+    await eventually(
+        lambda: secret_data(cluster, namespace, "res-webhook"),
+        lambda s: "previous-secret-token" not in s and s["secret-token"].decode() != first,
+        timeout=60,
+        what="the rotation to complete after the restart",
+    )
+    second = (await secret_data(cluster, namespace, "res-webhook"))["secret-token"].decode()
+    assert (await emulator.client.webhook(2002, reveal_secrets=True))["secret_token"] == second
+    assert len(await emulator.client.calls(2002, method="setWebhook")) == 2
+
+
+async def test_scheduled_rotation(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    token = new_token(2003)
+    await emulator.client.add_bot(token, "sched_bot")
+    start_operator("--rotation-propagation-grace", "1", "--rotation-retire-grace", "1")
+    manifest = bot_manifest("sched", emulator.url, "sched-token", secretToken={"rotationInterval": "8s"})
+    await apply(cluster, namespace, token_secret("sched-token", token), manifest)
+    await wait_condition(cluster, namespace, "sched")
+    first = (await secret_data(cluster, namespace, "sched-webhook"))["secret-token"].decode()
+    await eventually(
+        lambda: emulator.client.webhook(2003, reveal_secrets=True),
+        lambda w: w["secret_token"] != first,
+        timeout=40,
+        what="a scheduled rotation",
+    )
