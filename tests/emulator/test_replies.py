@@ -62,11 +62,7 @@ async def test_multipart_reply(api: BotApi, client: EmulatorClient, receiver: Re
             ):
                 part = writer.append(value)
                 part.set_content_disposition("form-data", name=name)
-        response = web.StreamResponse(headers={"Content-Type": writer.content_type})
-        await response.prepare(request)
-        await writer.write(response)
-        await response.write_eof()
-        return response
+        return web.Response(body=writer)
 
     receiver.behaviour = behave
     await api.ok("setWebhook", url=receiver.url)
