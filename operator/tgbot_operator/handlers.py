@@ -53,24 +53,26 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
     """Register every handler into ``registry``, bound to ``deps``."""
     resource = (names.GROUP, names.VERSION, names.PLURAL)
 
-    @kopf.on.startup(registry=registry)
+    @kopf.on.startup(registry=registry, id="startup")
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_kopf(settings, deps)
         if deps.http is None:
             deps.http = aiohttp.ClientSession(trust_env=True)
 
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(registry=registry, id="login")
     def login(**_: Any) -> kopf.ConnectionInfo:
         # The same credentials as our own client (--kubeconfig, in-cluster, or $KUBECONFIG).
         return kopf.ConnectionInfo(**connection_fields(deps.kube.configuration))
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(registry=registry, id="cleanup")
     async def cleanup(**_: Any) -> None:
         if deps.http is not None:
             await deps.http.close()
             deps.http = None
 
-    @kopf.daemon(*resource, registry=registry, cancellation_timeout=30.0, cancellation_backoff=5.0)
+    @kopf.daemon(
+        *resource, registry=registry, id="worker", cancellation_timeout=30.0, cancellation_backoff=5.0
+    )
     async def bot_daemon(
         stopped: kopf.DaemonStopped,
         body: kopf.Body,
@@ -95,7 +97,7 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
             if memo.get(WORKER_KEY) is worker:
                 del memo[WORKER_KEY]
 
-    @kopf.on.event(*resource, registry=registry)
+    @kopf.on.event(*resource, registry=registry, id="poke")
     async def poke(meta: kopf.Meta, memo: Any, **_: Any) -> None:
         annotations = meta.get("annotations") or {}
         seen = (meta.get("generation"), annotations.get(names.ROTATE_ANNOTATION))
@@ -106,7 +108,7 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
         if isinstance(worker, BotWorker):
             worker.poke()
 
-    @kopf.on.delete(*resource, registry=registry)
+    @kopf.on.delete(*resource, registry=registry, id="finalize")
     async def delete(
         body: kopf.Body, memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any], retry: int, **_: Any
     ) -> None:
