@@ -127,7 +127,7 @@ class EmulatorClient:
         self,
         bot_id: int,
         update_ids: list[int],
-        timeout: float = 30.0,  # noqa: ASYNC109 (the server waits; part of the agreed interface)
+        timeout: float = 30.0,
     ) -> dict[str, Any]:
         body = {"update_ids": list(update_ids), "timeout": timeout}
         # The HTTP request must outlive the server-side wait so a 408 can arrive.

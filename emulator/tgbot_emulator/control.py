@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .appkeys import STATE
+from .appkeys import CONFIG, STATE
 from .faults import Fault
 from .state import Bot, BotConflictError, bot_id_of
 from .views import bot_view, call_view, delivery_view, webhook_view
@@ -95,7 +95,11 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    request.app[STATE].reset()
+    """Back to the start: no history, no webhooks, only the bots from the configuration."""
+    state = request.app[STATE]
+    state.reset()
+    for spec in request.app[CONFIG].bots:
+        state.add_bot(spec.token, spec.username, spec.first_name)
     return web.json_response({"ok": True})
 
 

@@ -150,7 +150,10 @@ class BotDelivery:
         else:
             record.backoff = min(record.backoff * 2, config.retry_cap_seconds)
         record.backoff_generation = webhook.generation
-        delay = outcome.retry_after if outcome.retry_after is not None else record.backoff
+        delay = record.backoff
+        if outcome.retry_after is not None:
+            # Honour the receiver's Retry-After, but "0" must not turn into a busy loop.
+            delay = max(outcome.retry_after, config.retry_initial_seconds)
         record.next_attempt_at = time.monotonic() + delay
         # An error of a webhook that was replaced meanwhile is not the new one's error.
         if self.bot.webhook is webhook and outcome.error is not None:

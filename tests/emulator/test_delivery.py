@@ -354,7 +354,22 @@ async def test_delete_webhook_stops_delivery(api: BotApi, client: EmulatorClient
     assert (await api.ok("getUpdates"))[0]["message"]["text"] == "x"
 
 
-async def test_reset_clears_everything(server: EmulatorServer, client: EmulatorClient) -> None:
+async def test_reset_clears_everything_but_configured_bots(
+    server: EmulatorServer, client: EmulatorClient, api: BotApi, receiver: Receiver
+) -> None:
+    await client.add_bot("777:OTHER", "other_bot")
+    await api.ok("setWebhook", url=receiver.url)
+    await client.add_fault("500", count=5, method="sendMessage")
+    await client.wait_delivered(BOT_ID, [await client.send_user_message(BOT_ID, "x")], timeout=10)
+    old_bot = server.state.bots[BOT_ID]
     await client.reset()
-    assert await client.list_bots() == []
-    assert server.state.bots == {}
+    assert [b["id"] for b in await client.list_bots()] == [BOT_ID]
+    assert server.state.bots[BOT_ID] is not old_bot
+    assert await client.calls(BOT_ID) == []
+    assert await client.updates(BOT_ID) == []
+    assert await client.faults() == []
+    assert (await api.ok("getWebhookInfo"))["url"] == ""
+    # Delivery works for the fresh bot (its worker was replaced).
+    await api.ok("setWebhook", url=receiver.url)
+    await client.wait_delivered(BOT_ID, [await client.send_user_message(BOT_ID, "y")], timeout=10)
+    assert receiver.texts() == ["x", "y"]
