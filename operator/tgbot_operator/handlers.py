@@ -20,7 +20,7 @@ import kopf
 
 from . import names
 from .deletion import Done, finalize
-from .kube import connection_fields
+from .kube import Kube, connection_fields
 from .worker import BotWorker, Deps, EventSink, EventType
 
 WORKER_KEY = "tgbot_worker"
@@ -60,9 +60,11 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
             deps.http = aiohttp.ClientSession(trust_env=True)
 
     @kopf.on.login(registry=registry, id="login")
-    def login(**_: Any) -> kopf.ConnectionInfo:
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # The same credentials as our own client (--kubeconfig, in-cluster, or $KUBECONFIG).
-        return kopf.ConnectionInfo(**connection_fields(deps.kube.configuration))
+        if isinstance(deps.kube, Kube):
+            return kopf.ConnectionInfo(**connection_fields(deps.kube.configuration))
+        return kopf.login_via_client(**kwargs)
 
     @kopf.on.cleanup(registry=registry, id="cleanup")
     async def cleanup(**_: Any) -> None:

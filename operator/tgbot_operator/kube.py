@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import kubernetes
 
@@ -119,6 +119,18 @@ def secret_body(
         "metadata": metadata,
         "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
     }
+
+
+class KubeApi(Protocol):
+    """What workers need from Kubernetes (a seam: tests pass an in-memory fake)."""
+
+    async def read_secret(self, namespace: str, name: str) -> SecretView | None: ...
+
+    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> None: ...
+
+    async def replace_secret(self, namespace: str, body: Mapping[str, Any]) -> None: ...
+
+    async def patch_bot_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None: ...
 
 
 class Kube:

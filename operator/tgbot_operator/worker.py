@@ -30,7 +30,7 @@ from .botapi import (
     ServerError,
     Unauthorized,
 )
-from .kube import Conflict, Kube, KubeError, SecretView, secret_body
+from .kube import Conflict, KubeApi, KubeError, SecretView, secret_body
 from .metrics import Metrics
 from .model import TelegramBotSpec
 from .reconcile import (
@@ -84,7 +84,7 @@ class Deps:
     """What workers share; the test seams are the defaults."""
 
     settings: OperatorSettings
-    kube: Kube
+    kube: KubeApi
     metrics: Metrics
     http: aiohttp.ClientSession | None = None  # set on operator startup
     clock: Callable[[], datetime] = utcnow
@@ -200,6 +200,7 @@ class BotWorker:
         self._written_status: dict[str, Any] | None = plain(body.get("status")) or {}
         self._last_warning: str | None = None
         self._ready = False
+        self._secret_view: SecretView | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -252,6 +253,9 @@ class BotWorker:
                 if self.stopped:
                     break
                 obs = await self.observe()
+                if self.memory.failure is not None and self.memory.failure.action == "Observe":
+                    self.memory.failure = None
+                    self.memory.consecutive_failures = 0
                 action = decide(obs, self.memory, self.deps.timing)
                 if isinstance(action, Wait):
                     until = action.until

@@ -1,0 +1,264 @@
+"""The worker loop against the real emulator (in-process) and an in-memory Kubernetes: no cluster."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tgbot_emulator import EmulatorClient, EmulatorConfig, EmulatorServer
+from tgbot_operator import names
+from tgbot_operator.kube import SecretView
+from tgbot_operator.metrics import Metrics
+from tgbot_operator.settings import OperatorSettings
+from tgbot_operator.status import merge_patch
+from tgbot_operator.worker import BotWorker, Deps
+
+TOKEN = "5001:AAFakeTokenForTheWorkerTestsxxxxxxxxxx"
+UID = "0b7c1f3e-0000-4000-8000-000000000001"
+
+
+@dataclass
+class FakeKube:
+    secrets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
+    status_patches: int = 0
+    versions: int = 0
+
+    def put(self, namespace: str, name: str, data: Mapping[str, bytes]) -> None:
+        self.versions += 1
+        self.secrets[(namespace, name)] = {
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": str(self.versions)},
+            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+        }
+
+    async def read_secret(self, namespace: str, name: str) -> SecretView | None:
+        raw = self.secrets.get((namespace, name))
+        return SecretView.from_dict(raw) if raw is not None else None
+
+    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        assert (namespace, name) not in self.secrets
+        self.versions += 1
+        stored = json.loads(json.dumps(dict(body)))
+        stored["metadata"]["resourceVersion"] = str(self.versions)
+        self.secrets[(namespace, name)] = stored
+
+    async def replace_secret(self, namespace: str, body: Mapping[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        current = self.secrets[(namespace, name)]
+        assert body["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]
+        self.versions += 1
+        stored = json.loads(json.dumps(dict(body)))
+        stored["metadata"]["resourceVersion"] = str(self.versions)
+        self.secrets[(namespace, name)] = stored
+
+    async def patch_bot_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        self.status_patches += 1
+        self.status = _apply(self.status, patch)
+
+    def data(self, name: str) -> dict[str, bytes]:
+        raw = self.secrets[("ns", name)]
+        return {k: base64.b64decode(v) for k, v in raw["data"].items()}
+
+
+def _apply(target: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    result = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(result.get(key), dict):
+            result[key] = _apply(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Rig:
+    worker: BotWorker
+    kube: FakeKube
+    clock: Clock
+    emulator: EmulatorClient
+    events: list[tuple[str, str, str]]
+    body: dict[str, Any]
+
+    def conditions(self) -> dict[str, dict[str, Any]]:
+        return {c["type"]: c for c in self.kube.status.get("conditions", [])}
+
+    async def setwebhooks(self) -> list[dict[str, Any]]:
+        return await self.emulator.calls(5001, method="setWebhook", reveal_secrets=True)
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    config = EmulatorConfig(port=0, allow_local_webhooks=True, setwebhook_rate_limit=False)
+    async with (
+        EmulatorServer(config) as server,
+        EmulatorClient(server.url) as client,
+        aiohttp.ClientSession() as http,
+    ):
+        await client.add_bot(TOKEN, "worker_bot")
+        kube = FakeKube()
+        kube.put("ns", "bot-token", {"token": TOKEN.encode()})
+        clock = Clock()
+        settings = OperatorSettings(
+            check_interval=300,
+            rotation_propagation_grace=90,
+            rotation_retire_grace=120,
+            unauthorized_retry_interval=600,
+        )
+        deps = Deps(
+            settings=settings, kube=kube, metrics=Metrics(), http=http, clock=clock, rng=random.Random(1)
+        )
+        body: dict[str, Any] = {
+            "metadata": {"name": "bot", "namespace": "ns", "uid": UID, "generation": 1, "annotations": {}},
+            "spec": {
+                "tokenSecretRef": {"name": "bot-token"},
+                "botApiServer": server.url,
+                "webhook": {"url": "http://127.0.0.1:9/hook", "maxConnections": 5},
+            },
+        }
+        events: list[tuple[str, str, str]] = []
+        worker = BotWorker(
+            deps, body=body, logger=logging.getLogger("test"), events=lambda *e: events.append(e)
+        )
+        yield Rig(worker, kube, clock, client, events, body)
+
+
+async def test_first_pass_registers_and_reports_ready(rig: Rig) -> None:
+    await rig.worker.run_pass()
+    calls = await rig.setwebhooks()
+    assert len(calls) == 1
+    secret = rig.kube.data("bot-webhook")
+    assert calls[0]["params"]["secret_token"] == secret["secret-token"].decode()
+    conditions = rig.conditions()
+    assert all(c["status"] == "True" for c in conditions.values()), conditions
+    assert rig.kube.status["bot"]["mention"] == "@worker_bot"
+    raw = rig.kube.secrets[("ns", "bot-webhook")]
+    assert raw["metadata"]["ownerReferences"][0]["uid"] == UID
+    assert raw["metadata"]["labels"] == {
+        names.MANAGED_BY_LABEL: names.MANAGED_BY_VALUE,
+        names.BOT_LABEL: "bot",
+    }
+    assert [e[1] for e in rig.events] == ["SecretCreated", "WebhookRegistered"]
+    # A second pass changes nothing (and writes no status).
+    patches = rig.kube.status_patches
+    await rig.worker.run_pass()
+    assert len(await rig.setwebhooks()) == 1
+    assert rig.kube.status_patches == patches
+
+
+async def test_a_new_worker_with_the_old_status_does_not_register_again(rig: Rig) -> None:
+    await rig.worker.run_pass()
+    rig.body["status"] = rig.kube.status
+    fresh = BotWorker(rig.worker.deps, body=rig.body, logger=rig.worker.logger, events=lambda *e: None)
+    await fresh.run_pass()
+    assert len(await rig.setwebhooks()) == 1
+
+
+async def test_checks_only_call_getwebhookinfo(rig: Rig) -> None:
+    await rig.worker.run_pass()
+    before = await rig.emulator.calls(5001)
+    for _ in range(3):
+        rig.clock.advance(400)
+        await rig.worker.run_pass()
+    after = await rig.emulator.calls(5001)
+    new = [c["method"] for c in after[len(before) :]]
+    assert new == ["getWebhookInfo"] * 3
+
+
+async def test_rotation_through_all_phases(rig: Rig) -> None:
+    await rig.worker.run_pass()
+    first = rig.kube.data("bot-webhook")["secret-token"]
+    rig.body["metadata"]["annotations"][names.ROTATE_ANNOTATION] = "1"
+    await rig.worker.run_pass()
+    data = rig.kube.data("bot-webhook")
+    assert data["previous-secret-token"] == first
+    second = data["secret-token"]
+    assert second != first
+    assert len(await rig.setwebhooks()) == 1  # not yet
+    assert rig.kube.status["rotationPhase"] == "Propagating"
+    rig.clock.advance(91)
+    await rig.worker.run_pass()
+    calls = await rig.setwebhooks()
+    assert len(calls) == 2
+    assert calls[-1]["params"]["secret_token"] == second.decode()
+    assert rig.kube.data("bot-webhook")["previous-secret-token"] == first
+    assert rig.kube.status["rotationPhase"] == "Retiring"
+    rig.clock.advance(121)
+    await rig.worker.run_pass()
+    assert "previous-secret-token" not in rig.kube.data("bot-webhook")
+    assert rig.kube.status["rotationPhase"] == "Idle"
+    # Handled: the same annotation does not rotate again.
+    rig.clock.advance(10)
+    await rig.worker.run_pass()
+    assert rig.kube.data("bot-webhook")["secret-token"] == second
+    assert len(await rig.setwebhooks()) == 2
+
+
+async def test_unauthorized_token_is_not_retried_in_a_loop(rig: Rig) -> None:
+    rig.kube.put("ns", "bot-token", {"token": b"5001:WrongTokenWrongTokenWrongToken123"})
+    for _ in range(5):
+        await rig.worker.run_pass()
+        rig.clock.advance(30)
+    conditions = rig.conditions()
+    assert conditions["TokenValid"]["reason"] == "Unauthorized"
+    assert conditions["Ready"]["status"] == "False"
+    assert [e[1] for e in rig.events] == ["Unauthorized"]
+    # Fixed token: at once.
+    rig.kube.put("ns", "bot-token", {"token": TOKEN.encode()})
+    await rig.worker.run_pass()
+    assert rig.conditions()["Ready"]["status"] == "True"
+    assert "WrongToken" not in json.dumps(rig.kube.status)
+
+
+async def test_server_errors_back_off_then_converge(rig: Rig) -> None:
+    await rig.emulator.add_fault("500", count=3, method="setWebhook")
+    until = await rig.worker.run_pass()
+    assert rig.conditions()["Ready"]["reason"] == "ServerError"
+    assert until is not None
+    for _ in range(5):
+        rig.clock.advance(60)
+        await rig.worker.run_pass()
+    assert rig.conditions()["Ready"]["status"] == "True"
+    assert [e[1] for e in rig.events].count("SetWebhookFailed") == 1
+
+
+async def test_missing_key_then_fixed(rig: Rig) -> None:
+    rig.kube.put("ns", "bot-token", {"other": b"x"})
+    await rig.worker.run_pass()
+    assert rig.conditions()["TokenValid"]["message"] == 'Secret "bot-token" has no key "token"'
+    assert await rig.emulator.calls(5001) == []
+    rig.kube.put("ns", "bot-token", {"token": TOKEN.encode()})
+    await rig.worker.run_pass()
+    assert rig.conditions()["Ready"]["status"] == "True"
+
+
+async def test_status_patch_is_minimal(rig: Rig) -> None:
+    await rig.worker.run_pass()
+    rig.clock.advance(400)
+    old = dict(rig.kube.status)
+    await rig.worker.run_pass()
+    patch = merge_patch(old, rig.kube.status)
+    assert set(patch) == {"webhook"}
+    assert set(patch["webhook"]) == {"lastCheckTime"}
