@@ -61,7 +61,11 @@ async def test_apply_to_ready_with_one_complete_setwebhook(
     assert set(secret_token) <= set(SECRET_TOKEN_ALPHABET)
     assert params["url"] == manifest["spec"]["webhook"]["url"]
     assert params["secret_token"] == secret_token
-    assert json.loads(params["allowed_updates"]) if isinstance(params["allowed_updates"], str) else True
+    allowed = params["allowed_updates"]
+    assert sorted(json.loads(allowed) if isinstance(allowed, str) else allowed) == [
+        "callback_query",
+        "message",
+    ]
     assert str(params["max_connections"]) == "7"
     assert str(params["drop_pending_updates"]).lower() == "true"
     assert params["ip_address"] == "127.0.0.1"
