@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--setwebhook-rate-limit",
         action=argparse.BooleanOptionalAction,
-        help="429 on a second webhook change within a second (default on)",
+        help="429 on a second new webhook URL within a second (default on)",
     )
     parser.add_argument("--global-rate-limit", type=float, metavar="PER_SECOND", help="calls per second")
     parser.add_argument("--log-level", help="debug, info, warning, error")

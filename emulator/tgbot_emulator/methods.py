@@ -90,9 +90,12 @@ def apply_webhook(ctx: CallContext, request: WebhookRequest) -> MethodResult:
     if unchanged:
         _apply_update_options(ctx, request)
         return MethodResult(True, "Webhook is already set")
+    # Telegram refuses a second *new* URL within a second; other changes (a rotated
+    # secret on the same URL) go through.
     last = bot.last_webhook_change_at
     if (
         ctx.config.setwebhook_rate_limit
+        and (current is None or current.url != request.url)
         and last is not None
         and time.monotonic() - last < SETWEBHOOK_INTERVAL_SECONDS
     ):

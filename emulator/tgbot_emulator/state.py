@@ -137,7 +137,7 @@ class Bot:
     last_error_date: int | None = None
     last_error_message: str | None = None
     drop_pending_updates_applied: bool = False
-    # Monotonic time of the last setWebhook that changed something (rate limit).
+    # Monotonic time of the last setWebhook that set or changed the webhook (rate limit).
     last_webhook_change_at: float | None = None
     webhook_generation: int = 0
     next_update_id: int = 1

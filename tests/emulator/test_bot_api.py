@@ -234,8 +234,9 @@ async def test_every_call_is_recorded_with_secrets_hidden(api: BotApi, client: E
 async def test_setwebhook_rate_limit(api: BotApi, client: EmulatorClient, server: EmulatorServer) -> None:
     server.config.setwebhook_rate_limit = True
     await api.ok("setWebhook", url="https://a.example.com/")
-    # Same settings again are not a change and not limited.
+    # Same settings again, or a new secret on the same URL, are not limited.
     assert (await api.json("setWebhook", url="https://a.example.com/"))[0] == 200
+    assert (await api.json("setWebhook", url="https://a.example.com/", secret_token="rotated"))[0] == 200
     status, body = await api.json("setWebhook", url="https://b.example.com/")
     assert status == 429
     assert body == {
