@@ -64,7 +64,7 @@ async def post_update(
                 server_hostname=server_hostname if https else None,
                 allow_redirects=False,
             ) as response:
-                body = await response.content.read(MAX_REPLY_BYTES)
+                body = await _read_limited(response)
                 if 200 <= response.status < 300:
                     return Outcome(response.status, None, elapsed(), reply=_reply(response, body))
                 reason = response.reason or ""
@@ -96,6 +96,18 @@ def _target(webhook: Webhook, headers: dict[str, str]) -> tuple[str, str | None]
     netloc = webhook.ip_address if parts.port is None else f"{webhook.ip_address}:{parts.port}"
     headers["Host"] = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit(parts._replace(netloc=netloc)), parts.hostname
+
+
+async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body (it may arrive in several chunks), or b"" when it is too big to be a reply."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            return b""
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _reply(response: aiohttp.ClientResponse, body: bytes) -> Params | None:

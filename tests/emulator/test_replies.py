@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -125,3 +126,21 @@ async def test_plain_text_or_empty_body_is_fine(
     await api.ok("setWebhook", url=receiver.url)
     await client.wait_delivered(BOT_ID, [await client.send_user_message(BOT_ID, "x")], timeout=10)
     assert await client.sent_messages(BOT_ID) == []
+
+
+async def test_reply_body_arriving_in_pieces(api: BotApi, client: EmulatorClient, receiver: Receiver) -> None:
+    async def behave(request: web.Request, update: dict[str, Any]) -> web.StreamResponse:
+        body = json.dumps({"method": "sendMessage", "chat_id": 3, "text": "slow " * 500}).encode()
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(body[:100])
+        await asyncio.sleep(0.05)
+        await response.write(body[100:])
+        await response.write_eof()
+        return response
+
+    receiver.behaviour = behave
+    await api.ok("setWebhook", url=receiver.url)
+    await client.wait_delivered(BOT_ID, [await client.send_user_message(BOT_ID, "x")], timeout=10)
+    [sent] = await client.sent_messages(BOT_ID)
+    assert sent["text"] == "slow " * 500
