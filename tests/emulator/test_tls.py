@@ -20,7 +20,7 @@ from tests.emulator.helpers import BOT_ID, TOKEN, BotApi, Receiver, eventually, 
 from tgbot_emulator import BotSpec, EmulatorClient, EmulatorConfig, EmulatorServer
 
 
-def self_signed(common_name: str = "127.0.0.1") -> tuple[bytes, bytes]:
+def self_signed(common_name: str = "127.0.0.1", dns_name: str | None = None) -> tuple[bytes, bytes]:
     """(cert PEM, key PEM) like `openssl req -x509 -newkey ...` from Telegram's guide."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
@@ -34,7 +34,11 @@ def self_signed(common_name: str = "127.0.0.1") -> tuple[bytes, bytes]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                + ([x509.DNSName(dns_name)] if dns_name else [])
+            ),
+            critical=False,
         )
         .sign(key, hashes.SHA256())
     )
@@ -169,3 +173,23 @@ async def test_extra_ca_file_is_trusted_without_upload(tmp_path: Path) -> None:
     finally:
         await receiver.stop()
     assert receiver.texts() == ["trusted", "pinned leaf"]
+
+
+async def test_fixed_ip_address_keeps_the_name_for_tls(
+    api: BotApi, client: EmulatorClient, tmp_path: Path
+) -> None:
+    # webhook.test does not resolve: delivery must go to ip_address, verifying the name.
+    cert_pem, key_pem = self_signed("webhook.test", dns_name="webhook.test")
+    receiver = await start_receiver(ssl_context=server_context(cert_pem, key_pem, tmp_path))
+    try:
+        port = receiver.url.split(":")[2].split("/")[0]
+        url = f"https://webhook.test:{port}/hook"
+        status, body = await api.multipart(
+            "setWebhook", files={"certificate": ("c.pem", cert_pem)}, url=url, ip_address="127.0.0.1"
+        )
+        assert status == 200, body
+        update_id = await client.send_user_message(BOT_ID, "by ip")
+        await client.wait_delivered(BOT_ID, [update_id], timeout=10)
+        assert receiver.received[0].headers["Host"] == f"webhook.test:{port}"
+    finally:
+        await receiver.stop()
