@@ -65,10 +65,10 @@ class BotDelivery:
     def _spawn_ready(self) -> None:
         if self.bot.webhook is None:
             return
-        for record in self.bot.pending():
-            if record.key not in self._tasks:
-                self._tasks[record.key] = asyncio.create_task(
-                    self._drain(record.key), name=f"tgbot-emulator-deliver-{self.bot.id}-{record.key}"
+        for key in self.bot.pending_keys():
+            if key not in self._tasks:
+                self._tasks[key] = asyncio.create_task(
+                    self._drain(key), name=f"tgbot-emulator-deliver-{self.bot.id}-{key}"
                 )
 
     async def _drain(self, key: str) -> None:
@@ -76,7 +76,7 @@ class BotDelivery:
         try:
             while (record := self.bot.head_pending(key)) is not None and self.bot.webhook is not None:
                 if not is_allowed(record.kind, self.bot.allowed_updates):
-                    self._state.drop(record, "not in allowed_updates")
+                    self._state.drop(self.bot, record, "not in allowed_updates")
                     continue
                 if await self._backing_off(record, self.bot.webhook):
                     continue
@@ -137,7 +137,7 @@ class BotDelivery:
             ),
         )
         if outcome.ok:
-            self._state.mark_delivered(record, "webhook")
+            self._state.mark_delivered(self.bot, record, "webhook")
             if outcome.reply is not None:
                 await self._on_reply(self.bot, outcome.reply, record.update_id)
             return

@@ -160,11 +160,11 @@ async def get_updates(ctx: CallContext, params: Params) -> MethodResult:
     pending = bot.pending()
     if offset < 0:
         for record in pending[:offset]:
-            state.mark_delivered(record, "getUpdates")
+            state.mark_delivered(bot, record, "getUpdates")
     else:
         for record in pending:
             if record.update_id < offset:
-                state.mark_delivered(record, "getUpdates")
+                state.mark_delivered(bot, record, "getUpdates")
     deadline = time.monotonic() + timeout
     while True:
         state.drop_filtered(bot)

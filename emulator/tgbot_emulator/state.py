@@ -148,6 +148,10 @@ class Bot:
     chats: dict[int, dict[str, Any]] = field(default_factory=dict)
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
     last_message_id: dict[int, int] = field(default_factory=dict)
+    # Pending updates indexed per ordering key (each in update_id order), so delivery
+    # finds a chat's next update without scanning the whole history.
+    pending_by_key: dict[str, dict[int, UpdateRecord]] = field(default_factory=dict)
+    pending_total: int = 0
 
     @property
     def user(self) -> dict[str, Any]:
@@ -155,17 +159,35 @@ class Bot:
         return {"id": self.id, "is_bot": True, "first_name": self.first_name, "username": self.username}
 
     def pending(self) -> list[UpdateRecord]:
-        return [u for u in self.updates.values() if u.state == "pending"]
+        records = [r for by_id in self.pending_by_key.values() for r in by_id.values()]
+        return sorted(records, key=lambda r: r.update_id)
 
     def pending_count(self) -> int:
-        return sum(1 for u in self.updates.values() if u.state == "pending")
+        return self.pending_total
+
+    def pending_keys(self) -> list[str]:
+        return list(self.pending_by_key)
 
     def head_pending(self, key: str) -> UpdateRecord | None:
-        """The oldest pending update of one ordering key (updates are kept in id order)."""
-        for record in self.updates.values():
-            if record.state == "pending" and record.key == key:
-                return record
-        return None
+        """The oldest pending update of one ordering key."""
+        by_id = self.pending_by_key.get(key)
+        return next(iter(by_id.values())) if by_id else None
+
+    def track_pending(self, record: UpdateRecord) -> None:
+        self.pending_by_key.setdefault(record.key, {})[record.update_id] = record
+        self.pending_total += 1
+
+    def settle(self, record: UpdateRecord, state: UpdateStateName) -> bool:
+        """Move a pending record to a final state; False if it was not pending."""
+        if record.state != "pending":
+            return False
+        record.state = state
+        by_id = self.pending_by_key.get(record.key)
+        if by_id is not None and by_id.pop(record.update_id, None) is not None:
+            self.pending_total -= 1
+            if not by_id:
+                del self.pending_by_key[record.key]
+        return True
 
     def next_message_id(self, chat_id: int) -> int:
         value = self.last_message_id.get(chat_id, 0) + 1
@@ -240,6 +262,7 @@ class EmulatorState:
             created_at=time.time(),
         )
         bot.updates[record.update_id] = record
+        bot.track_pending(record)
         self._remember_chat(bot, body.get(kind))
         self.changed.fire()
         return record
@@ -275,24 +298,22 @@ class EmulatorState:
         if isinstance(user, dict) and isinstance(user.get("id"), int):
             bot.users[user["id"]] = user
 
-    def mark_delivered(self, record: UpdateRecord, via: str) -> None:
-        if record.state == "pending":
-            record.state = "delivered"
+    def mark_delivered(self, bot: Bot, record: UpdateRecord, via: str) -> None:
+        if bot.settle(record, "delivered"):
             record.delivered_via = via
             self.changed.fire()
 
-    def drop(self, record: UpdateRecord, reason: str) -> None:
-        if record.state == "pending":
-            record.state = "dropped"
+    def drop(self, bot: Bot, record: UpdateRecord, reason: str) -> None:
+        if bot.settle(record, "dropped"):
             record.dropped_reason = reason
             self.changed.fire()
 
     def drop_pending(self, bot: Bot) -> int:
         dropped = 0
         for record in bot.pending():
-            record.state = "dropped"
-            record.dropped_reason = "drop_pending_updates"
-            dropped += 1
+            if bot.settle(record, "dropped"):
+                record.dropped_reason = "drop_pending_updates"
+                dropped += 1
         self.changed.fire()
         return dropped
 
@@ -300,7 +321,7 @@ class EmulatorState:
         """Updates of types the bot didn't ask for never reach it (as in Telegram)."""
         for record in bot.pending():
             if not is_allowed(record.kind, bot.allowed_updates):
-                self.drop(record, "not in allowed_updates")
+                self.drop(bot, record, "not in allowed_updates")
 
     # -- webhook --------------------------------------------------------------
 
