@@ -280,6 +280,10 @@ def test_network_policy(helm: Helm) -> None:
         ({"token": {"secretName": ""}}, "token.secretName is required"),
         ({"token": {"secretName": "", "create": True}}, "token.value is required"),
         ({"telegramBot": {"webhook": {"certificate": {"mode": "Secret"}}}}, "secretName is required"),
+        (
+            {"networkPolicy": {"enabled": True, "webhookFrom": [], "telegramCIDRs": []}},
+            "nothing could deliver updates",
+        ),
     ],
 )
 def test_missing_values_fail_with_a_message(helm: Helm, extra: dict[str, Any], message: str) -> None:
