@@ -30,7 +30,6 @@ NAMESPACED_PERMISSIONS = {
     ("tgbot.dev", "telegrambots/status", "get"),
     ("tgbot.dev", "telegrambots/status", "patch"),
     ("tgbot.dev", "telegrambots/status", "update"),
-    ("tgbot.dev", "telegrambots/finalizers", "update"),
     ("", "secrets", "get"),
     ("", "secrets", "create"),
     ("", "secrets", "patch"),

@@ -26,7 +26,6 @@ ALLOWED_IN_NAMESPACE = [
     ("get", "telegrambots.tgbot.dev/status"),
     ("patch", "telegrambots.tgbot.dev/status"),
     ("update", "telegrambots.tgbot.dev/status"),
-    ("update", "telegrambots.tgbot.dev/finalizers"),
     ("get", "secrets"),
     ("create", "secrets"),
     ("patch", "secrets"),
@@ -50,6 +49,7 @@ DENIED_IN_NAMESPACE = [
     ("create", "rolebindings.rbac.authorization.k8s.io"),
     ("delete", "events"),
     ("create", "serviceaccounts/token"),
+    ("update", "telegrambots.tgbot.dev/finalizers"),
 ]
 ALLOWED_CLUSTER_WIDE = [
     ("get", "customresourcedefinitions.apiextensions.k8s.io"),
@@ -162,7 +162,6 @@ def test_the_operators_own_requests_succeed(
                     "name": "echo",
                     "uid": uid,
                     "controller": True,
-                    "blockOwnerDeletion": True,
                 }
             ],
         },

@@ -72,9 +72,6 @@ app.kubernetes.io/part-of: telegram-bot-operator
 The permissions the operator needs in every namespace it serves. Kept minimal on purpose:
 - telegrambots: kopf lists/watches them and patches finalizers and its annotations.
 - telegrambots/status: the operator writes status (kopf patches it; update for replace calls).
-- telegrambots/finalizers: update, so that owner references with blockOwnerDeletion on the
-  generated Secret are accepted where the OwnerReferencesPermissionEnforcement admission plugin
-  is on (e.g. OpenShift).
 - secrets: read the token Secret and the certificate Secret by name, write <name>-webhook.
   No list/watch (no Secret is watched) and no delete (the generated Secret is owned by its
   TelegramBot and garbage-collected).
@@ -88,9 +85,6 @@ The permissions the operator needs in every namespace it serves. Kept minimal on
 - apiGroups: [tgbot.dev]
   resources: [telegrambots/status]
   verbs: [get, patch, update]
-- apiGroups: [tgbot.dev]
-  resources: [telegrambots/finalizers]
-  verbs: [update]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create, patch, update]
