@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from .addresses import NetworkSet
 from .admin import admin_app
 from .dedup import Deduplicator
-from .gateway import Gateway
+from .gateway import UNAVAILABLE_ANSWER, Gateway
 from .metrics import SidecarMetrics, new_registry
 from .server import WebhookConnection
 from .settings import Settings, split_host_port
@@ -203,6 +203,9 @@ class Sidecar:
         if not clean:
             log.warning("drain timeout: abandoning %d in-flight updates", self.metrics.in_flight)
         for connection in list(self.connections):
+            if connection.busy:
+                # We exit without knowing whether the bot handled it: ask Telegram to retry.
+                connection.respond(UNAVAILABLE_ANSWER, close=True)
             connection.close()
         if self._housekeeping is not None:
             self._housekeeping.cancel()

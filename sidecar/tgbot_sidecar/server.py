@@ -160,8 +160,7 @@ class WebhookConnection(asyncio.Protocol):
             return  # the client left; the forward still counted and was deduplicated
         self._busy = False
         if close or not self._keep_alive or self._gateway.draining:
-            if not close:
-                payload = _add_close(payload)
+            payload = _add_close(payload)
             transport.write(payload)
             self._closed = True
             transport.close()
@@ -193,5 +192,8 @@ class WebhookConnection(asyncio.Protocol):
 
 def _add_close(payload: bytes) -> bytes:
     # Tell the client before it reuses the connection (keep-alive off, or the server drains).
+    head_end = payload.find(b"\r\n\r\n")
+    if b"\r\nConnection: close\r\n" in payload[: head_end + 2]:
+        return payload
     status_line, sep, rest = payload.partition(b"\r\n")
     return status_line + sep + b"Connection: close\r\n" + rest

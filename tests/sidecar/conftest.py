@@ -112,10 +112,11 @@ class EchoBot:
         echo = load_echo_bot()
         dispatcher = echo.build_dispatcher()
 
-        @dispatcher.update.outer_middleware()
         async def count(handler: Any, event: Any, data: dict[str, Any]) -> Any:
             self.updates.append(event.update_id)
             return await handler(event, data)
+
+        dispatcher.update.outer_middleware.register(count)
 
         # The webhook reply path makes no API call; a dead API address proves it.
         bot = echo.build_bot("123456:TEST-token", "http://127.0.0.1:9")

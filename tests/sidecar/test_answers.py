@@ -50,7 +50,9 @@ async def test_json_reply_when_no_handler_answers(echo_bot: EchoBot, make_sideca
     assert echo_bot.updates == [3]
 
 
-async def test_upstream_bytes_pass_unchanged_both_ways(fake_upstream: FakeUpstream, make_sidecar: MakeSidecar):
+async def test_upstream_bytes_pass_unchanged_both_ways(
+    fake_upstream: FakeUpstream, make_sidecar: MakeSidecar
+):
     reply = b"method=sendMessage&chat_id=1&text=%F0%9F%91%8B"
 
     async def chunked(request: web.Request) -> web.StreamResponse:
@@ -95,7 +97,9 @@ async def test_rejections_are_never_forwarded(fake_upstream: FakeUpstream, make_
         assert f'tgbot_sidecar_requests_total{{outcome="rejected",reason="{reason}"}} {count}.0' in metrics
 
 
-async def test_address_outside_allowed_networks_is_403(fake_upstream: FakeUpstream, make_sidecar: MakeSidecar):
+async def test_address_outside_allowed_networks_is_403(
+    fake_upstream: FakeUpstream, make_sidecar: MakeSidecar
+):
     running = await make_sidecar(allow_network=["149.154.160.0/20"])
     assert (await running.post(update(1)))[0] == 403
     assert fake_upstream.bodies == []
@@ -201,7 +205,9 @@ async def test_duplicate_is_answered_without_forwarding(echo_bot: EchoBot, make_
     assert 'outcome="duplicate",reason=""} 1.0' in await running.metrics()
 
 
-async def test_concurrent_duplicates_wait_for_the_first(fake_upstream: FakeUpstream, make_sidecar: MakeSidecar):
+async def test_concurrent_duplicates_wait_for_the_first(
+    fake_upstream: FakeUpstream, make_sidecar: MakeSidecar
+):
     release = asyncio.Event()
 
     async def gated(request: web.Request) -> web.Response:
@@ -221,7 +227,9 @@ async def test_concurrent_duplicates_wait_for_the_first(fake_upstream: FakeUpstr
     assert len(fake_upstream.bodies) == 1
 
 
-async def test_failed_first_delivery_is_not_remembered(fake_upstream: FakeUpstream, make_sidecar: MakeSidecar):
+async def test_failed_first_delivery_is_not_remembered(
+    fake_upstream: FakeUpstream, make_sidecar: MakeSidecar
+):
     answers = iter([500, 200])
 
     async def flaky(request: web.Request) -> web.Response:

@@ -71,7 +71,10 @@ async def test_missing_or_empty_token_file_rejects_everything(
 
 def write_pair(ca: trustme.CA, directory: Path) -> tuple[Path, Path, int]:
     cert = ca.issue_cert("127.0.0.1", "localhost")
-    for name, blob in (("tls.crt", cert.cert_chain_pems[0].bytes()), ("tls.key", cert.private_key_pem.bytes())):
+    for name, blob in (
+        ("tls.crt", cert.cert_chain_pems[0].bytes()),
+        ("tls.key", cert.private_key_pem.bytes()),
+    ):
         tmp = directory / f".{name}.tmp"
         tmp.write_bytes(blob)
         os.replace(tmp, directory / name)
@@ -80,7 +83,7 @@ def write_pair(ca: trustme.CA, directory: Path) -> tuple[Path, Path, int]:
 
 
 async def served_serial(host: str, port: int, context: ssl.SSLContext) -> int:
-    reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname="localhost")
+    _, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname="localhost")
     sslobj = writer.get_extra_info("ssl_object")
     peer = sslobj.getpeercert()
     writer.close()
