@@ -248,7 +248,7 @@ def test_bot_container_options(helm: Helm) -> None:
     assert bot["command"] == ["python", "-m", "echo_bot"]
     assert bot["args"] == ["--verbose"]
     assert {"name": "LOG_LEVEL", "value": "debug"} in bot["env"]
-    assert bot["resources"] == {"limits": {"memory": "1Gi"}}
+    assert bot["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "1Gi"}}
     assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
 
 

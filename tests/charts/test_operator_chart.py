@@ -274,7 +274,7 @@ def test_scheduling_and_image_options(helm: Helm) -> None:
     pod = one(objs, "Deployment")["spec"]["template"]["spec"]
     assert pod["containers"][0]["image"] == f"registry.local/op@{digest}"
     assert pod["containers"][0]["imagePullPolicy"] == "Always"
-    assert pod["containers"][0]["resources"] == {"limits": {"memory": "1Gi"}}
+    assert pod["containers"][0]["resources"]["limits"] == {"memory": "1Gi"}
     assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
     assert pod["affinity"] == {"nodeAffinity": {}}
