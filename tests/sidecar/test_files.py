@@ -82,8 +82,8 @@ def write_pair(ca: trustme.CA, directory: Path) -> tuple[Path, Path, int]:
     return directory / "tls.crt", directory / "tls.key", serial
 
 
-async def served_serial(host: str, port: int, context: ssl.SSLContext) -> int:
-    _, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname="localhost")
+async def served_serial(host: str, port: int, context: ssl.SSLContext, sni: str | None = "localhost") -> int:
+    _, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=sni)
     sslobj = writer.get_extra_info("ssl_object")
     peer = sslobj.getpeercert()
     writer.close()
@@ -110,6 +110,11 @@ async def test_tls_certificate_is_reloaded_for_new_connections(
     _, _, second = write_pair(ca, tmp_path)
     await wait_for(lambda: tls.reloads == 1)
     assert await served_serial(host, port, client) == second
+    # Without SNI too (Telegram connecting to a bare IP address in self-signed mode).
+    no_sni = ssl.create_default_context()
+    no_sni.check_hostname = False
+    ca.configure_trust(no_sni)
+    assert await served_serial(host, port, no_sni, sni=None) == second
 
     # A broken renewal (key does not match) keeps the working certificate.
     (tmp_path / "tls.key").write_bytes(ca.issue_cert("localhost").private_key_pem.bytes())
