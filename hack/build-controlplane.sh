@@ -9,6 +9,7 @@
 #
 #   hack/build-controlplane.sh            # build what is missing, print the folder
 #   FORCE=1 hack/build-controlplane.sh    # rebuild everything
+#   hack/build-controlplane.sh --check    # exit 0 (and print the folder) only if already built
 #
 # Environment:
 #   K8S_VERSION, ETCD_VERSION, HELM_VERSION   pinned versions (defaults below)
@@ -41,6 +42,9 @@ have_all() {
 if [ "${FORCE:-0}" != 1 ] && have_all; then
   echo "$OUT"
   exit 0
+fi
+if [ "${1:-}" = --check ]; then
+  exit 3
 fi
 
 command -v go >/dev/null || die "go not found: install Go (>= 1.25) first"

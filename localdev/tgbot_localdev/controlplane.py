@@ -51,6 +51,13 @@ def build_assets(stream: IO[str] | None = None) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+def assets_are_built() -> bool:
+    """True when ``KUBEBUILDER_ASSETS`` is set or our cache already holds the binaries."""
+    if os.environ.get("KUBEBUILDER_ASSETS"):
+        return True
+    return subprocess.run([str(BUILD_SCRIPT), "--check"], capture_output=True, check=False).returncode == 0
+
+
 def find_assets(stream: IO[str] | None = None) -> Path:
     """``KUBEBUILDER_ASSETS`` when set, else our cached (or freshly built) binaries."""
     given = os.environ.get("KUBEBUILDER_ASSETS")

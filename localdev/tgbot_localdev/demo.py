@@ -28,7 +28,7 @@ import aiohttp
 
 from tgbot_emulator import EmulatorClient
 
-from .controlplane import REPO_ROOT, ControlPlane, find_assets, free_port
+from .controlplane import REPO_ROOT, ControlPlane, assets_are_built, find_assets, free_port
 from .processes import ProcessGroup
 from .secretmount import kubectl_secret_reader, mirror_secret
 
@@ -123,8 +123,9 @@ async def control_plane(workdir: Path) -> AsyncIterator[dict[str, str]]:
             env["PATH"] = f"{await asyncio.to_thread(find_assets, sys.stderr)}{os.pathsep}{env['PATH']}"
         yield env
         return
-    say("    building the binaries the first time only (etcd, kube-apiserver, ... from Go modules:")
-    say("    15-35 minutes on 2 cores; later runs take seconds)")
+    if not await asyncio.to_thread(assets_are_built):
+        say("    building etcd, kube-apiserver, kube-controller-manager, kubectl and helm from Go modules")
+        say("    (the first time only: 15-35 minutes on 2 cores; progress below; later runs take seconds)")
     assets = await asyncio.to_thread(find_assets, sys.stderr)
     plane = ControlPlane(assets=assets, workdir=workdir / "controlplane")
     say("    starting etcd, kube-apiserver and kube-controller-manager on loopback (about 10-30 s)")
@@ -487,3 +488,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         say("\nInterrupted: everything started was stopped.")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,6 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,7 +31,6 @@ def write_version(folder: Path, data: dict[str, bytes]) -> None:
         path.write_bytes(value)
         path.chmod(0o600)
     old = folder / "..data"
-    previous = old.resolve() if old.is_symlink() else None
     tmp = folder / "..data_tmp"
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
@@ -46,8 +44,7 @@ def write_version(folder: Path, data: dict[str, bytes]) -> None:
     for entry in folder.iterdir():
         if not entry.name.startswith("..") and entry.name not in data:
             entry.unlink()
-    if previous is not None and previous != version:
-        shutil.rmtree(previous, ignore_errors=True)
+    # Unlike the kubelet, earlier versions stay: the demo's folder shows the Secret's history.
 
 
 async def mirror_secret(read: SecretReader, folder: Path, period: float = 0.5) -> None:

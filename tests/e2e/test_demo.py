@@ -1,0 +1,70 @@
+"""The README's first command: the demo runs from this checkout and proves each step it claims."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tgbot_localdev.demo import BOT_TOKEN
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def _secret_tokens(workdir: Path) -> set[str]:
+    """Every secret token the demo's kubelet-style mount ever held."""
+    tokens = set()
+    for path in (workdir / "webhook-secret").glob("..*/*secret-token"):
+        tokens.add(path.read_text().strip())
+    return {token for token in tokens if token}
+
+
+def test_demo_runs_every_step_and_leaks_no_token(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    env = dict(os.environ)
+    env.pop("KUBECONFIG", None)  # the demo must start its own control plane
+    result = subprocess.run(
+        [sys.executable, "-m", "tgbot_localdev.demo", "--workdir", str(workdir), "--interactive"],
+        input="ping from the test\n\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=600,
+        check=False,
+    )
+    output = result.stdout
+    assert result.returncode == 0, f"{output}\n{result.stderr}"
+    for claim in (
+        "True    0",  # kubectl get tgbot -o wide: Ready and no pending update
+        "bot   -> 'Hello from the demo!'",
+        "wrong secret token from an allowed address -> 401",
+        "right token, from an address outside the allowed networks -> 403",
+        "X-Forwarded-For: 127.0.0.1 from an untrusted peer (ignored) -> 403",
+        "none of them reached the bot",
+        "all answered, no 401",
+        "bot> ping from the test",
+        "the operator called deleteWebhook",
+        "Demo finished",
+    ):
+        assert claim in output, f"missing {claim!r} in:\n{output}"
+    tokens = _secret_tokens(workdir)
+    assert len(tokens) >= 2, "the rotation should have left two tokens in the mount's history"
+    for log in (workdir / "logs").glob("*.log"):
+        text = log.read_text(errors="replace")
+        assert BOT_TOKEN not in text, f"bot token in {log.name}"
+        for token in tokens:
+            assert token not in text, f"a secret token in {log.name}"
+    assert BOT_TOKEN not in output
+
+
+def test_demo_stops_everything_it_started() -> None:
+    leftovers = subprocess.run(
+        ["pgrep", "-f", "tgbot-demo-|tgbot_localdev.demo"], capture_output=True, text=True
+    )
+    assert leftovers.stdout.strip() == "", leftovers.stdout
