@@ -1,0 +1,224 @@
+"""The system under test for the operator and reliability runs: a control plane (ours, or the
+cluster of a given environment), the CRD, the Bot API emulator, the operator - each a process
+with its log in a file, so the token scan can read them all afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from tgbot_localdev.controlplane import ControlPlane, find_assets
+from tgbot_localdev.processes import ManagedProcess, ProcessGroup
+
+from .processes import BIN, REPO, free_port
+
+CRD = REPO / "crds" / "telegrambots.tgbot.dev.yaml"
+T = TypeVar("T")
+
+#: Operator settings for runs that should not wait minutes (rotation graces of seconds).
+FAST_OPERATOR = [
+    "--check-interval",
+    "5s",
+    "--token-check-interval",
+    "2s",
+    "--rotation-propagation-grace",
+    "3s",
+    "--rotation-retire-grace",
+    "3s",
+    "--deletion-timeout",
+    "60s",
+]
+
+
+def new_token(bot_id: int) -> str:
+    return f"{bot_id}:{secrets.token_urlsafe(27)}"
+
+
+@contextlib.asynccontextmanager
+async def kube_env(env: dict[str, str] | None, workdir: Path) -> AsyncIterator[dict[str, str]]:
+    """``env`` when given (a test's cluster), else a fresh local control plane."""
+    if env is not None:
+        yield env
+        return
+    plane = ControlPlane(
+        assets=await asyncio.to_thread(find_assets, sys.stderr), workdir=workdir / "controlplane"
+    )
+    await asyncio.to_thread(plane.start)
+    try:
+        yield plane.env()
+    finally:
+        await asyncio.to_thread(plane.stop)
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    workdir: Path
+    namespace: str
+    group: ProcessGroup
+    emulator_url: str = ""
+    operator: ManagedProcess | None = None
+    operator_starts: int = 0
+    operator_args: list[str] = field(default_factory=list)
+
+    async def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300
+    ) -> str:
+        process = await asyncio.create_subprocess_exec(
+            "kubectl",
+            *args,
+            stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.env,
+        )
+        out, err = await asyncio.wait_for(process.communicate(input.encode() if input else None), timeout)
+        if check and process.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args[:4])}...: {err.decode()[-2000:]}")
+        return out.decode()
+
+    async def apply(self, *docs: dict[str, Any], verb: str = "apply") -> None:
+        text = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": list(docs)})
+        await self.kubectl(verb, "-n", self.namespace, "-f", "-", input=text)
+
+    async def setup(self) -> None:
+        await self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+        await self.kubectl(
+            "wait", "--for=condition=Established", "crd/telegrambots.tgbot.dev", "--timeout=60s"
+        )
+        await self.kubectl("create", "namespace", self.namespace)
+
+    async def start_emulator(self, *extra: str) -> None:
+        port = free_port()
+        argv = [
+            str(BIN / "tgbot-emulator"),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--allow-local-webhooks",
+            *extra,
+        ]
+        await self.group.start("emulator", argv, ready_line=r"listening on http://")
+        self.emulator_url = f"http://127.0.0.1:{port}"
+
+    async def start_operator(self, *args: str) -> ManagedProcess:
+        if args:
+            self.operator_args = list(args)
+        self.operator_starts += 1
+        argv = [str(BIN / "tgbot-operator"), "--namespace", self.namespace, *self.operator_args]
+        self.operator = await self.group.start(
+            f"operator-{self.operator_starts}",
+            argv,
+            env=self.env,
+            ready_line=r"(?i)(started|watching|resumed|handler)",
+        )
+        return self.operator
+
+    async def kill_operator(self) -> None:
+        if self.operator is not None and self.operator.running:
+            self.operator.process.kill()
+            await self.operator.process.wait()
+
+    async def stop_operator(self) -> None:
+        if self.operator is not None:
+            await self.operator.stop(timeout=30)
+
+    async def bots(self) -> list[dict[str, Any]]:
+        out = await self.kubectl("get", "tgbot", "-n", self.namespace, "-o", "json")
+        items: list[dict[str, Any]] = json.loads(out)["items"]
+        return items
+
+    async def bot(self, name: str) -> dict[str, Any]:
+        out = await self.kubectl("get", "tgbot", name, "-n", self.namespace, "-o", "json")
+        obj: dict[str, Any] = json.loads(out)
+        return obj
+
+    async def events_json(self) -> str:
+        return await self.kubectl("get", "events", "-n", self.namespace, "-o", "json")
+
+    def logs(self) -> dict[str, str]:
+        """Every log file of this run."""
+        return {p.name: p.read_text(errors="replace") for p in sorted(self.group.logdir.glob("*.log"))}
+
+
+def condition(bot: dict[str, Any], kind: str = "Ready") -> dict[str, Any]:
+    for c in (bot.get("status") or {}).get("conditions") or []:
+        if c.get("type") == kind:
+            return dict(c)
+    return {}
+
+
+def is_ready(bot: dict[str, Any]) -> bool:
+    return condition(bot).get("status") == "True"
+
+
+def bot_manifest(name: str, emulator_url: str, secret: str, url: str, **webhook: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tgbot.dev/v1alpha1",
+        "kind": "TelegramBot",
+        "metadata": {"name": name},
+        "spec": {
+            "tokenSecretRef": {"name": secret},
+            "botApiServer": emulator_url,
+            "webhook": {"url": url, **webhook},
+        },
+    }
+
+
+def token_secret(name: str, token: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"token": token}}
+
+
+async def until(
+    what: str,
+    probe: Callable[[], Awaitable[T]],
+    check: Callable[[T], bool],
+    timeout: float,
+    period: float = 0.5,
+) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if check(value):
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(period)
+
+
+@contextlib.asynccontextmanager
+async def stack(
+    env: dict[str, str] | None, workdir: Path, namespace: str | None = None
+) -> AsyncIterator[Stack]:
+    async with kube_env(env, workdir) as kenv:
+        group = ProcessGroup(workdir / "logs")
+        s = Stack(kenv, workdir, namespace or f"bench-{secrets.token_hex(3)}", group)
+        try:
+            await s.setup()
+            yield s
+        finally:
+            await group.stop_all()
+            # Our finalizer must not keep the namespace when no operator runs any more.
+            with contextlib.suppress(Exception):
+                for item in await s.bots():
+                    patch = '{"metadata":{"finalizers":null}}'
+                    name = item["metadata"]["name"]
+                    await s.kubectl("patch", "tgbot", name, "-n", s.namespace, "--type=merge", "-p", patch)
+            await s.kubectl("delete", "namespace", s.namespace, "--wait=false", check=False)
+
+
+def env_from_os() -> dict[str, str] | None:
+    """Use the cluster of ``KUBECONFIG`` when USE_EXISTING_CLUSTER=true, else start our own."""
+    if os.environ.get("USE_EXISTING_CLUSTER", "").lower() in {"1", "true", "yes"}:
+        return dict(os.environ)
+    return None
