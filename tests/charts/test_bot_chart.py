@@ -37,7 +37,11 @@ def test_bot_and_sidecar_are_wired_together(helm: Helm) -> None:
     assert [c["name"] for c in pod["containers"]] == ["bot", "sidecar"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert "emptyDir" in volumes["socket"]
-    assert volumes["webhook-secret"]["secret"]["secretName"] == "echo-telegram-bot-webhook"
+    assert volumes["webhook-secret"]["secret"] == {
+        "secretName": "echo-telegram-bot-webhook",
+        "defaultMode": 0o440,
+        "optional": True,
+    }
 
     bot = container(deployment, "bot")
     assert bot["image"] == "registry.example.com/echo-bot:1.0.0"
@@ -96,6 +100,7 @@ def test_sidecar_options(helm: Helm) -> None:
                 "maxBodyBytes": 65536,
                 "upstreamTimeout": 30,
                 "maxInFlight": 10,
+                "drainTimeout": 20,
                 "logFormat": "json",
                 "logLevel": "debug",
                 "webhookPort": 8444,
@@ -110,6 +115,7 @@ def test_sidecar_options(helm: Helm) -> None:
     assert settings.max_body_bytes == 65536
     assert settings.upstream_timeout == 30
     assert settings.max_in_flight == 10
+    assert settings.drain_timeout == 20
     assert settings.json_logs is True
     assert settings.log_level == "DEBUG"
     assert settings.listen == "0.0.0.0:8444"
