@@ -201,6 +201,9 @@ def test_self_signed_mode_serves_tls_from_the_generated_secret(helm: Helm) -> No
     settings = load_settings(container(one(objs, "Deployment"), "sidecar")["args"])
     assert settings.tls_cert == Path("/etc/tgbot/webhook/tls.crt")
     assert settings.tls_key == Path("/etc/tgbot/webhook/tls.key")
+    # The sidecar cannot start without its certificate: the pod waits for the Secret.
+    volumes = {v["name"]: v for v in one(objs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["webhook-secret"]["secret"]["optional"] is False
 
 
 def test_secret_mode_serves_tls_from_the_certificate_secret(helm: Helm) -> None:
