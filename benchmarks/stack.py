@@ -120,7 +120,7 @@ class Stack:
             f"operator-{self.operator_starts}",
             argv,
             env=self.env,
-            ready_line=r"(?i)(started|watching|resumed|handler)",
+            ready_line=r"Initial authentication has finished",
         )
         return self.operator
 
