@@ -240,24 +240,36 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.parametrize("mode", ["namespaced", "cluster"])
 def test_peering_install_creates_the_peering_object(
-    cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str
+    cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str, mode: str
 ) -> None:
-    """replicaCount 2: kopf's peering CRDs, then (a post-install hook) the KopfPeering object."""
+    """replicaCount 2: kopf's peering CRDs, then (a post-install hook) the peering object."""
     release = releases.track(namespace, release_name("ha"))
     for crd in ("kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"):
         if exists(cluster, "crd", crd):
             adopt_for_release(cluster, f"crd/{crd}", release, namespace)
-    values = {"crds": {"install": False}, "replicaCount": 2, "watchNamespaces": [namespace]}
+    values: dict[str, Any] = {"crds": {"install": False}, "replicaCount": 2}
+    if mode == "namespaced":
+        values["watchNamespaces"] = [namespace]
     install(cluster, release, OPERATOR_CHART, namespace, values)
     fullname = f"{release}-telegram-bot-operator"
-    peering: Obj = get(cluster, "kopfpeerings.kopf.dev", fullname, "-n", namespace)
-    assert peering["metadata"]["name"] == fullname
+    where = ["kopfpeerings.kopf.dev", fullname, "-n", namespace]
+    if mode == "cluster":
+        where = ["clusterkopfpeerings.kopf.dev", fullname]
+    peering: Obj = get(cluster, *where)
+    assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
     deployment = get(cluster, "deployment", fullname, "-n", namespace)
     assert deployment["spec"]["replicas"] == 2
     assert f"--peering={fullname}" in container(deployment, "operator")["args"]
-    role = get(cluster, "role", fullname, "-n", namespace)
-    assert ("kopf.dev", "kopfpeerings", "patch") in rules_as_set(role["rules"])
+    if mode == "namespaced":
+        rules = rules_as_set(get(cluster, "role", fullname, "-n", namespace)["rules"])
+        assert ("kopf.dev", "kopfpeerings", "patch") in rules
+    else:
+        rules = rules_as_set(get(cluster, "clusterrole", f"{namespace}-{fullname}-kopf")["rules"])
+        assert ("kopf.dev", "clusterkopfpeerings", "patch") in rules
     # An upgrade re-runs the hook (the object is recreated, not duplicated).
     install(cluster, release, OPERATOR_CHART, namespace, values)
-    assert exists(cluster, "kopfpeerings.kopf.dev", fullname, "-n", namespace)
+    assert exists(cluster, *where)
+    if mode == "cluster":  # hooks are not uninstalled; this one is cluster-scoped
+        cluster.kubectl("delete", *where)
