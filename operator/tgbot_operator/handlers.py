@@ -1,7 +1,9 @@
 """kopf handlers, and nothing else: they hand each TelegramBot to its worker.
 
 * a daemon per TelegramBot runs its :class:`~tgbot_operator.worker.BotWorker`;
-* a watch-event handler pokes the worker when the spec or the rotate annotation change;
+* a change handler pokes the worker when the spec changes (the worker itself notices a new
+  ``tgbot.dev/rotate-secret-token`` annotation within a second: kopf leaves annotations with its
+  own storage prefix, ``tgbot.dev/``, out of its diffs, so a change handler would never see it);
 * a deletion handler (behind our finalizer) runs :func:`~tgbot_operator.deletion.finalize`;
 * startup/cleanup handlers configure kopf and open/close the shared HTTP session.
 
@@ -24,7 +26,6 @@ from .kube import Kube, connection_fields
 from .worker import BotWorker, Deps, EventSink, EventType
 
 WORKER_KEY = "tgbot_worker"
-SEEN_KEY = "tgbot_seen"
 
 
 def kopf_events(body: kopf.Body) -> EventSink:
@@ -99,16 +100,14 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
             if memo.get(WORKER_KEY) is worker:
                 del memo[WORKER_KEY]
 
-    @kopf.on.event(*resource, registry=registry, id="poke")
-    async def poke(meta: kopf.Meta, memo: Any, **_: Any) -> None:
-        annotations = meta.get("annotations") or {}
-        seen = (meta.get("generation"), annotations.get(names.ROTATE_ANNOTATION))
-        if memo.get(SEEN_KEY) == seen:
-            return
-        memo[SEEN_KEY] = seen
+    def poke(memo: Any) -> None:
         worker = memo.get(WORKER_KEY)
         if isinstance(worker, BotWorker):
             worker.poke()
+
+    @kopf.on.update(*resource, registry=registry, id="spec-changed", field="spec")
+    async def spec_changed(memo: Any, **_: Any) -> None:
+        poke(memo)
 
     @kopf.on.delete(*resource, registry=registry, id="finalize")
     async def delete(

@@ -69,6 +69,7 @@ from .webhook_secret import (
 EventType = Literal["Normal", "Warning"]
 MAX_STEPS_PER_PASS = 16
 MAX_BACKOFF = timedelta(minutes=5)
+LIVE_BODY_POLL = 1.0  # seconds between looks at kopf's live body for a rotation request
 
 
 class EventSink(Protocol):
@@ -234,13 +235,25 @@ class BotWorker:
                 self.deps.metrics.ready.dec()
             self._done.set()
 
+    def _rotate_request(self) -> str | None:
+        annotations = (self.body.get("metadata") or {}).get("annotations") or {}
+        value = annotations.get(names.ROTATE_ANNOTATION)
+        return str(value) if value else None
+
     async def _sleep(self, until: datetime | None) -> None:
+        """Until ``until``, the next token check, a poke, or a new rotation request in the live body."""
         timeout = self.deps.settings.token_check_interval
         if until is not None:
             timeout = min(timeout, max(0.0, (until - self.deps.clock()).total_seconds()))
         self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        request = self._rotate_request()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(left, LIVE_BODY_POLL))
+                return
+            if self._rotate_request() != request:
+                return
 
     # --- one pass ----------------------------------------------------------------------------
 

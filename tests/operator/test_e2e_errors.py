@@ -91,7 +91,7 @@ async def test_fault_storms_converge(
     bot_id = 3100 + ["429", "500", "502", "drop"].index(kind)
     token = new_token(bot_id)
     await emulator.client.add_bot(token, f"storm_bot_{kind}")
-    await emulator.client.add_fault(kind, count=4, bot_id=bot_id, retry_after=1 if kind == "429" else None)
+    await emulator.client.add_fault(kind, count=3, bot_id=bot_id, retry_after=1 if kind == "429" else None)
     operator = start_operator("--telegram-timeout", "3")
     await apply(
         cluster,

@@ -113,6 +113,17 @@ async def test_apply_to_ready_with_one_complete_setwebhook(
     assert len(await emulator.client.calls(1001, method="getMe")) == 1
     assert len(await emulator.client.calls(1001, method="getWebhookInfo")) >= 2
 
+    # Nothing listens at the webhook URL: a delivery fails and LASTERROR shows it.
+    await emulator.client.send_user_message(1001, "hello")
+
+    async def wide_row() -> str:
+        return (await kubectl(cluster, "get", "tgbot", "echo", "-n", namespace, "-o", "wide")).stdout
+
+    table = await eventually(
+        wide_row, lambda t: len(t.splitlines()[1].split()) > 6, timeout=30, what="LASTERROR"
+    )
+    assert table.splitlines()[1].split()[4] == "1"  # one pending update
+
     reasons = {e["reason"] for e in await events(cluster, namespace)}
     assert {"SecretCreated", "WebhookRegistered"} <= reasons
     await assert_no_secrets_leaked(cluster, namespace, operator, token, secret_token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -262,3 +263,23 @@ async def test_status_patch_is_minimal(rig: Rig) -> None:
     patch = merge_patch(old, rig.kube.status)
     assert set(patch) == {"webhook"}
     assert set(patch["webhook"]) == {"lastCheckTime"}
+
+
+async def test_running_worker_notices_a_rotation_request_and_stops(rig: Rig) -> None:
+    task = asyncio.create_task(rig.worker.run())
+    try:
+        for _ in range(100):
+            if rig.kube.status.get("conditions") and rig.conditions()["Ready"]["status"] == "True":
+                break
+            await asyncio.sleep(0.05)
+        first = rig.kube.data("bot-webhook")["secret-token"]
+        rig.body["metadata"]["annotations"][names.ROTATE_ANNOTATION] = "go"
+        for _ in range(60):  # token checks are 30 s apart: only the live-body look can be this quick
+            if rig.kube.data("bot-webhook").get("previous-secret-token") == first:
+                break
+            await asyncio.sleep(0.05)
+        assert rig.kube.data("bot-webhook").get("previous-secret-token") == first
+    finally:
+        rig.worker.stop()
+        await asyncio.wait_for(task, 5)
+    assert rig.worker.stopped
