@@ -153,7 +153,7 @@ class Gateway:
         metrics = self.metrics
         try:
             update = json.loads(body)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError both are ValueErrors
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError; deeply nested arrays
             update = None
         update_id = update.get("update_id") if type(update) is dict else None
         if type(update_id) is not int:  # type() is deliberate: bool is an int subclass
