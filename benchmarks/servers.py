@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .updates import HEADER, SECRET_TOKEN
 
@@ -31,7 +32,13 @@ TRIVIAL_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-
 
 
 class TrivialProtocol(asyncio.Protocol):
-    """Answers every complete request (Content-Length framed) with ``200 {}``."""
+    """Answers every complete request (Content-Length framed) with ``200 {}``.
+
+    With ``record`` set, each request is appended to it as a JSON line ``{"head", "body"}``
+    (latin-1 text), so a fuzz run can check everything the sidecar forwarded.
+    """
+
+    record: IO[str] | None = None
 
     def __init__(self) -> None:
         self.buffer = b""
@@ -54,6 +61,11 @@ class TrivialProtocol(asyncio.Protocol):
                 length = int(lower[at + 17 : stop if stop >= 0 else end])
             if len(self.buffer) < end + 4 + length:
                 return
+            if self.record is not None:
+                head, body = self.buffer[:end], self.buffer[end + 4 : end + 4 + length]
+                line = {"head": head.decode("latin-1"), "body": body.decode("latin-1")}
+                self.record.write(json.dumps(line) + "\n")
+                self.record.flush()
             self.buffer = self.buffer[end + 4 + length :]
             assert self.transport is not None
             self.transport.write(TRIVIAL_ANSWER)
@@ -61,6 +73,8 @@ class TrivialProtocol(asyncio.Protocol):
 
 async def serve_trivial(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
+    if args.record:
+        TrivialProtocol.record = open(args.record, "a")  # noqa: SIM115 - open for the process's life
     if args.unix:
         server = await loop.create_unix_server(TrivialProtocol, args.unix)
     else:
@@ -167,7 +181,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     where.add_argument("--tcp", help="listen on HOST:PORT")
     parser.add_argument("--secret", default="", help="aiogram: secret_token; naive: header to require")
     parser.add_argument("--ip-filter", action="append", help="aiogram: ip_filter_middleware address (repeat)")
-    parser.add_argument("--record", help="aiogram: append '<update_id> <pid>' lines to this file")
+    parser.add_argument(
+        "--record", help="aiogram: append '<update_id> <pid>' lines; trivial: each request as JSON"
+    )
     parser.add_argument("--upstream", default="http://bot/webhook", help="naive: where to forward")
     parser.add_argument("--upstream-unix", help="naive: forward over this Unix socket")
     parser.add_argument("--no-uvloop", action="store_true")
