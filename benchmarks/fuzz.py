@@ -252,7 +252,8 @@ def garbage(draw: st.DrawFn) -> Case:
     kind = draw(
         st.sampled_from(
             ["bytes", "request-line", "no-colon", "space-before-colon", "obs-fold", "nul", "big-head",
-             "many-headers", "version", "lf-only", "bad-length", "negative-length", "te-gzip", "pipelined-junk"]
+             "many-headers", "version", "lf-only", "bad-length", "negative-length", "te-gzip",
+             "pipelined-junk"]
         )
     )  # fmt: skip
     versions = st.sampled_from(["HTTP/2.0", "HTTP/0.9", "HTTP/1.1x", "http/1.1"])
