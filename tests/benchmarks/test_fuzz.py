@@ -1,0 +1,29 @@
+"""Smoke run of the bad-input fuzz: no 5xx, nothing invalid or refused forwarded, valid ones pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import fuzz
+
+pytestmark = pytest.mark.slow
+
+
+def test_fuzz_finds_nothing(tmp_path: Path):
+    result = fuzz.run(400, tmp_path)
+    assert result["requests"] == 400
+    assert result["failures"] == []
+    assert result["sidecar_alive"]
+    assert result["sidecar_tracebacks"] == 0, result["sidecar_log_tail"]
+    assert result["invalid_forwarded"] == []
+    assert result["refused_but_forwarded"] == []
+    assert result["valid_not_forwarded"] == []
+    assert result["ok"]
+
+
+def test_deeply_nested_json_is_a_400_not_a_dropped_connection(tmp_path: Path):
+    result = fuzz.run(0, tmp_path, cases=(fuzz.nested_json_case(),))
+    assert result["statuses"] == {"400": 1}
+    assert result["sidecar_tracebacks"] == 0, result["sidecar_log_tail"]
