@@ -177,6 +177,21 @@ async def inject(client: EmulatorClient, bot_id: int, updates: int, chats: int, 
     return ids
 
 
+async def sidecar_metrics(url: str) -> dict[str, float]:
+    """tgbot_sidecar_requests_total by outcome/reason: what reached the sidecar (not capped)."""
+    async with aiohttp.ClientSession() as session, session.get(url) as answer:
+        text = await answer.text()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("tgbot_sidecar_requests_total{"):
+            labels, _, value = line.rpartition(" ")
+            outcome = labels.split('outcome="', 1)[1].split('"', 1)[0]
+            reason = labels.split('reason="', 1)[1].split('"', 1)[0] if 'reason="' in labels else ""
+            if float(value):
+                out[f"{outcome}/{reason}" if reason else outcome] = float(value)
+    return out
+
+
 def read_records(path: Path) -> list[tuple[int, int]]:
     if not path.exists():
         return []
@@ -254,7 +269,7 @@ async def run(
             socket, record = workdir / "bot.sock", workdir / "handled.txt"
             bot = Bot(s, socket, record)
             await bot.start()
-            await start_sidecar(s, port, folder, socket)
+            metrics_url = await start_sidecar(s, port, folder, socket)
 
             t0 = time.monotonic()
             injecting = asyncio.create_task(inject(client, bot_id, updates, chats, seconds))
@@ -273,6 +288,7 @@ async def run(
             await asyncio.sleep(1.0)  # the last answers' records
             deliveries = await client.deliveries(bot_id)
             set_webhooks = await client.calls(bot_id, method="setWebhook")
+            sidecar_outcomes = await sidecar_metrics(metrics_url)
             mirror.cancel()
         result = analyse(ids, read_records(record), bot.killed_pids)
         failures = collections.Counter(
@@ -300,6 +316,7 @@ async def run(
             failed_attempts=sum(failures.values()),
             failures=dict(failures.most_common()),
             rejected_401=sum(n for k, n in failures.items() if "401" in k),
+            sidecar_requests=sidecar_outcomes,
             ready_at_end=status.get("conditions"),
             token_scan=scan,
             seconds=time.time() - started,
@@ -318,9 +335,10 @@ def render(r: dict[str, Any]) -> str:
         ("duplicates (after a kill mid-answer)", f"{r['duplicates']} ({r['duplicates_after_kill']})"),
         ("exactly once", "yes" if r["exactly_once"] else "no"),
         ("exactly once but for updates a kill caught", "yes" if r["exactly_once_outside_kills"] else "NO"),
-        ("delivery attempts / failed", f"{r['delivery_attempts']} / {r['failed_attempts']}"),
+        ("emulator: delivery attempts / failed (last 10,000)", f"{r['delivery_attempts']} / {r['failed_attempts']}"),
         ("failed attempts by answer", json.dumps(r["failures"])),
         ("401 during rotations", r["rejected_401"]),
+        ("sidecar requests by outcome", json.dumps(r["sidecar_requests"])),
         ("setWebhook calls", r["set_webhook_calls"]),
         ("injected in / all handled in s", f"{r['injected_in_s']:.1f} / {r['all_handled_in_s']:.1f}"),
         (

@@ -97,11 +97,11 @@ def _aiogram_app(args: argparse.Namespace) -> Any:
     instance = os.getpid()
 
     @router.message(F.text)
-    async def echo(message: Message, event_update: Any) -> SendMessage:
+    async def echo(message: Message, event_update: Any) -> SendMessage | None:
         if record_fd is not None:
             # One write(2) per update: survives a SIGKILL right after (the page cache has it).
             os.write(record_fd, f"{event_update.update_id} {instance}\n".encode())
-        return message.answer(message.text or "")
+        return None if args.no_reply else message.answer(message.text or "")
 
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
@@ -184,6 +184,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--record", help="aiogram: append '<update_id> <pid>' lines; trivial: each request as JSON"
     )
+    parser.add_argument("--no-reply", action="store_true", help="aiogram: answer {} (no webhook reply)")
     parser.add_argument("--upstream", default="http://bot/webhook", help="naive: where to forward")
     parser.add_argument("--upstream-unix", help="naive: forward over this Unix socket")
     parser.add_argument("--no-uvloop", action="store_true")
