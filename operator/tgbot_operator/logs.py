@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -30,17 +32,55 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def object_name(record: logging.LogRecord) -> str | None:
+    """``namespace/name`` of the object a kopf object logger's record is about."""
+    ref = getattr(record, "k8s_ref", None)
+    if not isinstance(ref, dict) or not ref.get("name"):
+        return None
+    namespace = ref.get("namespace")
+    return f"{namespace}/{ref['name']}" if namespace else str(ref["name"])
+
+
+class TextFormatter(logging.Formatter):
+    """Plain lines; records about an object are prefixed with ``[namespace/name]``."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        text = super().formatMessage(record)
+        name = object_name(record)
+        if name:
+            head, sep, tail = text.partition(record.message)
+            return f"{head}[{name}] {record.message}{tail}" if sep else text
+        return text
+
+
+class JsonLinesFormatter(JsonFormatter):
+    """``{"time", "level", "logger", "message", "object"?, "exc_info"?}`` per line.
+
+    Only these fields: kopf attaches its settings and object references to records as extras,
+    which are no log fields (and the settings do not serialize).
+    """
+
+    def add_fields(
+        self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        log_record["time"] = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        log_record["level"] = record.levelname
+        log_record["logger"] = record.name
+        log_record["message"] = record.getMessage()
+        name = object_name(record)
+        if name:
+            log_record["object"] = name
+        for key in ("exc_info", "stack_info"):
+            if message_dict.get(key):
+                log_record[key] = message_dict[key]
+
+
 def setup_logging(level: str, json_logs: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if json_logs:
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            )
-        )
+        handler.setFormatter(JsonLinesFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -341,3 +341,35 @@ async def test_replaced_secret_token_is_repaired_after_401s(
         )
     finally:
         await runner.cleanup()
+
+
+async def test_liveness_metrics_and_json_logs(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    from .e2e import free_port
+
+    token = new_token(1008)
+    await emulator.client.add_bot(token, "probe_bot")
+    port = free_port()
+    operator = start_operator("--liveness-listen", f"127.0.0.1:{port}", "--json-logs", "--log-level", "info")
+    await apply(
+        cluster, namespace, token_secret("p-token", token), bot_manifest("p", emulator.url, "p-token")
+    )
+    await wait_condition(cluster, namespace, "p")
+    async with aiohttp.ClientSession() as http:
+        response = await http.get(f"http://127.0.0.1:{port}/healthz")
+        assert response.status == 200
+        metrics = await (await http.get(f"http://127.0.0.1:{operator.metrics_port}/metrics")).text()
+    assert "tgbot_operator_bots 1.0" in metrics
+    assert "tgbot_operator_bots_ready 1.0" in metrics
+    assert 'tgbot_operator_telegram_calls_total{method="setWebhook",outcome="ok"} 1.0' in metrics
+    assert "tgbot_operator_telegram_call_duration_seconds_bucket" in metrics
+    assert 'tgbot_operator_reconciles_total{action="SetWebhook",outcome="ok"} 1.0' in metrics
+    lines = [
+        line for line in operator.log().splitlines()[1:] if line.strip() and not line.startswith("=====")
+    ]
+    records = [json.loads(line) for line in lines]  # every line is JSON
+    assert any(
+        r["message"].startswith("setWebhook ") and r.get("object") == f"{namespace}/p" for r in records
+    )
+    assert {"time", "level", "logger", "message"} <= set(records[0])
