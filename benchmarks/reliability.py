@@ -335,7 +335,10 @@ def render(r: dict[str, Any]) -> str:
         ("duplicates (after a kill mid-answer)", f"{r['duplicates']} ({r['duplicates_after_kill']})"),
         ("exactly once", "yes" if r["exactly_once"] else "no"),
         ("exactly once but for updates a kill caught", "yes" if r["exactly_once_outside_kills"] else "NO"),
-        ("emulator: delivery attempts / failed (last 10,000)", f"{r['delivery_attempts']} / {r['failed_attempts']}"),
+        (
+            "emulator: delivery attempts / failed (last 10,000)",
+            f"{r['delivery_attempts']} / {r['failed_attempts']}",
+        ),
         ("failed attempts by answer", json.dumps(r["failures"])),
         ("401 during rotations", r["rejected_401"]),
         ("sidecar requests by outcome", json.dumps(r["sidecar_requests"])),
