@@ -96,15 +96,15 @@ class TelegramBotSpec(_Model):
     @classmethod
     def from_body(cls, spec: Any) -> TelegramBotSpec:
         """Validate a (possibly kopf-wrapped) spec mapping."""
-        return cls.model_validate(_plain(spec))
+        return cls.model_validate(plain(spec))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Turn kopf's read-only mapping views into plain dicts and lists."""
     if isinstance(value, str | bytes | int | float | bool) or value is None:
         return value
     if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value

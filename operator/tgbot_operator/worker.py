@@ -32,7 +32,7 @@ from .botapi import (
 )
 from .kube import Conflict, KubeApi, KubeError, SecretView, secret_body
 from .metrics import Metrics
-from .model import TelegramBotSpec
+from .model import TelegramBotSpec, plain
 from .reconcile import (
     Action,
     CreateWebhookSecret,
@@ -161,16 +161,6 @@ def registration_from_status(status: Mapping[str, Any] | None) -> Registration |
     return Registration(
         fingerprint=str(fingerprint), registered_at=registered_at, url=str(raw.get("url", ""))
     )
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, str | bytes | int | float | bool) or value is None:
-        return value
-    if hasattr(value, "items"):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 class BotWorker:
