@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             argv = original(*a, **k)  # type: ignore[arg-type]
             return [PYTHON, "-m", "benchmarks._cprofile_sidecar", *argv[1:]]
 
-        setups.sidecar_argv = profiled  # type: ignore[assignment]
+        setups.sidecar_argv = profiled
         os.environ["PROFILE_OUT"] = str(out)
         try:
             with Group(work / "logs") as group:
