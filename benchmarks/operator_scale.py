@@ -167,7 +167,15 @@ async def one_size(
             watch = ReadyWatch(s)
             await watch.start()
             t0 = time.monotonic()
-            await s.apply(*docs, verb="create")
+            # "At once": several kubectl processes, each creating a slice of (Secret, TelegramBot) pairs.
+            pairs = [docs[i : i + 2 * args.apply_chunk] for i in range(0, len(docs), 2 * args.apply_chunk)]
+            limit_apply = asyncio.Semaphore(args.apply_parallel)
+
+            async def create(chunk: list[dict[str, Any]]) -> None:
+                async with limit_apply:
+                    await s.apply(*chunk, verb="create")
+
+            await asyncio.gather(*(create(chunk) for chunk in pairs))
             applied = time.monotonic() - t0
             deadline = t0 + args.timeout
             while len(watch.ready) < n and time.monotonic() < deadline:
@@ -282,6 +290,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--restart-quiet", type=float, default=10, help="restart settled after this long without calls"
     )
+    p.add_argument("--apply-parallel", type=int, default=4, help="kubectl create processes at once")
+    p.add_argument("--apply-chunk", type=int, default=50, help="bots per kubectl create")
     p.add_argument("--results", type=Path, default=None)
     return p.parse_args(argv)
 
