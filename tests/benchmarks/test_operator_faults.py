@@ -1,0 +1,22 @@
+"""Smoke run of the operator fault run (without the API server restart: the session's cluster is shared)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import operator_faults
+from tests.support import Cluster
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+async def test_faults_converge(cluster: Cluster, tmp_path: Path):
+    result = await operator_faults.run(cluster.env, tmp_path, bots=6, restart_api=False)
+    assert result["all_ready"]
+    assert result["wrong_webhook"] == []
+    # One successful registration per bot: the faults cost retries, not extra registrations.
+    assert result["successful_setwebhook_per_bot"] == {"1": 6}
+    assert result["webhooks_left_behind"] == []
+    assert result["token_scan"]["leaks"] == []
