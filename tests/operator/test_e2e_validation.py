@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,3 +116,18 @@ async def test_defaults_are_filled_in(cluster: Cluster, namespace: str, crd_inst
     assert spec["webhook"]["certificate"] == {"mode": "None"}
     assert spec["deletionPolicy"] == "DeleteWebhook"
     await kubectl(cluster, "delete", "tgbot", "--all", "-n", namespace)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[2] / "examples").glob("telegrambot-*.yaml")),
+    ids=lambda p: p.name,
+)
+async def test_examples_are_accepted(
+    cluster: Cluster, namespace: str, crd_installed: None, path: Path
+) -> None:
+    bots = [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "TelegramBot"]
+    assert bots
+    await kubectl(
+        cluster, "apply", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(bots)
+    )
