@@ -54,7 +54,7 @@ async def test_delete_policy_deletes_the_webhook(
         await eventually(
             lambda: get(cluster, namespace, "secret", "del-webhook"),
             lambda s: s is None,
-            timeout=60,
+            timeout=120,  # the garbage collector learns about a new CRD on its 30 s discovery resync
             what="the generated Secret to be garbage-collected",
         )
 
