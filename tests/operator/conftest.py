@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.charts.rbac import service_account_kubeconfig
 from tests.support import Cluster
 from tgbot_emulator import EmulatorClient, EmulatorConfig, EmulatorServer
 
@@ -44,11 +46,28 @@ async def emulator() -> AsyncIterator[Emulator]:
 OperatorFactory = Callable[..., OperatorProcess]
 
 
+@pytest.fixture(scope="session")
+def chart_kubeconfig(cluster: Cluster, crd_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Credentials of the operator chart's ServiceAccount (cluster-wide RBAC), one release per session.
+
+    The end-to-end tests run the operator with these, not as cluster admin: they prove that the
+    chart grants everything the operator needs.
+    """
+    system = f"tgbot-system-{secrets.token_hex(3)}"
+    cluster.kubectl("create", "namespace", system)
+    return service_account_kubeconfig(
+        cluster, system, "tgbot", directory=tmp_path_factory.mktemp("operator-sa")
+    )
+
+
 @pytest.fixture
 def start_operator(
-    cluster: Cluster, namespace: str, crd_installed: None, tmp_path: Path
+    cluster: Cluster, namespace: str, crd_installed: None, chart_kubeconfig: Path, tmp_path: Path
 ) -> Iterator[OperatorFactory]:
-    """Start ``tgbot-operator`` for the test's namespace: ``start_operator(*extra_args, kubeconfig=...)``."""
+    """Start ``tgbot-operator`` for the test's namespace: ``start_operator(*extra_args, kubeconfig=...)``.
+
+    By default it authenticates as the Helm chart's ServiceAccount.
+    """
     started: list[OperatorProcess] = []
 
     def start(*extra: str, kubeconfig: Path | None = None, fast: bool = True) -> OperatorProcess:
@@ -57,7 +76,7 @@ def start_operator(
             namespace=namespace,
             log_path=tmp_path / f"operator-{len(started)}.log",
             args=[*(FAST_ARGS if fast else []), *extra],
-            kubeconfig=kubeconfig or cluster.kubeconfig,
+            kubeconfig=kubeconfig or chart_kubeconfig,
         )
         process.start()
         started.append(process)

@@ -1,15 +1,14 @@
-"""The permissions listed in docs/operator.md suffice: the operator runs as a ServiceAccount with them."""
+"""The operator chart's namespaced RBAC suffices: the operator runs as its ServiceAccount (every other
+end-to-end test uses the chart's cluster-wide RBAC, see conftest.chart_kubeconfig)."""
 
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
+from tests.charts.rbac import service_account_kubeconfig, uninstall
 from tests.support import Cluster
 
 from .conftest import OperatorFactory
@@ -27,89 +26,15 @@ from .e2e import (
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
-#: Namespaced permissions (a Role in each watched namespace), as in docs/operator.md.
-NAMESPACED_RULES: list[dict[str, Any]] = [
-    {
-        "apiGroups": ["tgbot.dev"],
-        "resources": ["telegrambots"],
-        "verbs": ["get", "list", "watch", "patch", "update"],
-    },
-    {"apiGroups": ["tgbot.dev"], "resources": ["telegrambots/status"], "verbs": ["get", "patch", "update"]},
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "update", "patch"]},
-    {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
-]
-#: Cluster-wide permissions kopf wants for discovering resources.
-CLUSTER_RULES: list[dict[str, Any]] = [
-    {
-        "apiGroups": ["apiextensions.k8s.io"],
-        "resources": ["customresourcedefinitions"],
-        "verbs": ["get", "list", "watch"],
-    },
-    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-]
 
-
-def service_account_kubeconfig(cluster: Cluster, token: str, path: Path) -> Path:
-    admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
-    server = next(c for c in admin["clusters"] if c["name"] == context["cluster"])["cluster"]
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": server}],
-                "users": [{"name": "operator", "user": {"token": token}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "operator"}}],
-                "current-context": "c",
-            }
-        )
-    )
-    return path
-
-
-async def test_operator_runs_with_the_documented_permissions(
+async def test_operator_runs_with_the_charts_namespaced_permissions(
     cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, tmp_path: Path
 ) -> None:
-    suffix = secrets.token_hex(3)
-    cluster_role = f"tgbot-operator-test-{suffix}"
-    docs: list[dict[str, Any]] = [
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": "tgbot-operator", "namespace": namespace},
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "tgbot-operator", "namespace": namespace},
-            "rules": NAMESPACED_RULES,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "tgbot-operator", "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tgbot-operator"},
-            "subjects": [{"kind": "ServiceAccount", "name": "tgbot-operator", "namespace": namespace}],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": cluster_role},
-            "rules": CLUSTER_RULES,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": cluster_role},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
-            "subjects": [{"kind": "ServiceAccount", "name": "tgbot-operator", "namespace": namespace}],
-        },
-    ]
-    await kubectl(cluster, "apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    # The chart in namespaced mode: a Role in the watched namespace, only kopf's discovery cluster-wide.
+    kubeconfig = service_account_kubeconfig(
+        cluster, namespace, "tgbot-ns", values={"watchNamespaces": [namespace]}, directory=tmp_path
+    )
     try:
-        token = (await kubectl(cluster, "create", "token", "tgbot-operator", "-n", namespace)).stdout.strip()
-        kubeconfig = service_account_kubeconfig(cluster, token, tmp_path / "sa-kubeconfig")
         bot_token = new_token(6001)
         await emulator.client.add_bot(bot_token, "rbac_bot")
         operator = start_operator(kubeconfig=kubeconfig)
@@ -141,5 +66,11 @@ async def test_operator_runs_with_the_documented_permissions(
             "items"
         ]
         assert {"WebhookRegistered", "WebhookDeleted"} <= {e["reason"] for e in events}
+        # And nothing beyond it: the chart's account cannot read other namespaces' Secrets.
+        other = await kubectl(
+            cluster, "--kubeconfig", str(kubeconfig), "get", "secrets", "-n", "default", check=False
+        )
+        assert other.returncode != 0
+        assert "forbidden" in other.stderr.lower(), other.stderr
     finally:
-        await kubectl(cluster, "delete", "clusterrole,clusterrolebinding", cluster_role, check=False)
+        uninstall(cluster, namespace, "tgbot-ns")
