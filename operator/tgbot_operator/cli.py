@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--telegram-timeout", metavar="DURATION", help="timeout of one Bot API call (default 30s)")
     p.add_argument("--peering", metavar="NAME", help="kopf peering for HA (default: standalone)")
+    p.add_argument(
+        "--peering-priority",
+        metavar="N",
+        type=int,
+        help="with --peering: the highest priority runs, others pause (default: random per process)",
+    )
     return p
 
 
@@ -103,6 +109,7 @@ def run(settings: OperatorSettings) -> None:
             registry=registry,
             standalone=settings.peering is None,
             peering_name=settings.peering,
+            priority=settings.peering_priority,
             liveness_endpoint=liveness_url(settings.liveness_listen),
             **scope,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,6 +57,12 @@ class OperatorSettings(BaseSettings):
     unauthorized_retry_interval: Seconds = 600.0
     telegram_timeout: Seconds = 30.0
     peering: str | None = Field(default=None, description="kopf peering name (HA); None: standalone.")
+    # kopf pauses *every* peer that shares the highest priority, so the replicas of one Deployment
+    # (which all get the same flags) must not share one: by default each process draws its own.
+    peering_priority: int = Field(
+        default_factory=lambda: secrets.randbelow(1_000_000) + 1,
+        description="kopf peering priority; the highest runs, the others pause (default: random).",
+    )
     kubeconfig: Path | None = None
 
     @field_validator("namespaces", mode="before")

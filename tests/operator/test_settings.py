@@ -122,3 +122,11 @@ def test_parse_listen() -> None:
     assert parse_listen(":9090") == ("0.0.0.0", 9090)
     assert parse_listen("9090") == ("0.0.0.0", 9090)
     assert parse_listen("[::1]:80") == ("::1", 80)
+
+
+def test_peering_priority_is_drawn_per_process_unless_given() -> None:
+    # kopf pauses every peer that shares the highest priority: replicas must not share one.
+    drawn = {settings_from_args(["--peering", "x"]).peering_priority for _ in range(20)}
+    assert len(drawn) > 1
+    assert all(1 <= value <= 1_000_000 for value in drawn)
+    assert settings_from_args(["--peering", "x", "--peering-priority", "7"]).peering_priority == 7
