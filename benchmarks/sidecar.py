@@ -228,7 +228,7 @@ def targets(closed: list[dict[str, Any]], opened: list[dict[str, Any]]) -> list[
             delta = r["p99_minus_nginx_ms"]["median"]
             found.append(
                 (
-                    f"p99 <= nginx + 2 ms at half nginx's peak ({r['upstream']})",
+                    f"p99 <= nginx + 2 ms at {r['rate']:.0f} req/s ({r['upstream']})",
                     f"{delta:+.2f} ms",
                     delta <= 2,
                 )
@@ -282,15 +282,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 )
                 if peak is None:
                     continue
-                rate = peak["rps"]["median"] / 2
-                print(f"open loop: {upstream} at {rate:.0f} req/s (half of nginx's peak)", file=sys.stderr)
-                these = open_rounds(args, workdir, ids, rate, upstream)
-                open_runs += these
-                opened += aggregate(these, ("upstream", "setup"))
+                rates = [peak["rps"]["median"] / 2]
+                # Half of nginx's peak may be beyond the sidecar's own peak (then its queue only
+                # grows): also compare at half of the sidecar's peak, where both keep up.
+                ours = next((r for r in closed if r["upstream"] == upstream and r["setup"] == "sidecar-unix"
+                             and r["connections"] == 40), None)  # fmt: skip
+                if ours is not None and ours["rps"]["median"] / 2 < 0.9 * rates[0]:
+                    rates.append(ours["rps"]["median"] / 2)
+                for rate in rates:
+                    print(f"open loop: {upstream} at {rate:.0f} req/s", file=sys.stderr)
+                    these = open_rounds(args, workdir, ids, rate, upstream)
+                    open_runs += these
+                    opened += aggregate(these, ("upstream", "rate", "setup"))
     print("\nClosed loop (wrk-style), median [min-max] over rounds:")
     print(render(closed))
     if opened:
-        print("\nOpen loop at half of nginx's peak (latency from the due time), 40 connections:")
+        print("\nOpen loop at half of nginx's peak [and half of the sidecar's], latency from the due time:")
         print(render(opened, with_conns=False))
     checks = targets(closed, opened)
     print("\nTargets:")
