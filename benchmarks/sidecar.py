@@ -94,6 +94,9 @@ def closed_rounds(args: argparse.Namespace, workdir: Path, ids: Ids) -> list[dic
                     running = setups.start(setup, upstream, group, workdir / f"{setup}-{upstream}")
                     load(args.loadgen, running.url, 40, args.warmup, ids.take())
                     for connections in args.connections:
+                        # Forwards of connections the previous run closed still count toward the
+                        # sidecar's --max-in-flight (they still occupy the bot): let them finish.
+                        time.sleep(args.settle)
                         result = measure(running, args.loadgen, connections, args.duration, ids.take())
                         result["round"] = round_no
                         runs.append(result)
@@ -110,6 +113,7 @@ def open_rounds(
             with Group(workdir / "logs") as group:
                 running = setups.start(setup, upstream, group, workdir / f"open-{setup}-{upstream}")
                 load("python", running.url, 40, args.warmup, ids.take())
+                time.sleep(args.settle)
                 result = measure(running, "python", 40, args.duration * 2, ids.take(), rate=rate)
                 result.update(round=round_no, rate=rate)
                 runs.append(result)
@@ -246,6 +250,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
     p.add_argument("--warmup", type=float, default=1.0)
+    p.add_argument("--settle", type=float, default=1.5, help="pause between runs (in-flight forwards drain)")
     p.add_argument("--connections", type=int, nargs="+", default=[40, 100])
     p.add_argument("--upstreams", nargs="+", choices=setups.UPSTREAMS, default=list(setups.UPSTREAMS))
     p.add_argument("--setups", nargs="+", choices=setups.SETUPS, default=list(setups.SETUPS))
