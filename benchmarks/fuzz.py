@@ -316,7 +316,8 @@ def exchange(port: int, case: Case, timeout: float = 10.0) -> list[int]:
                         length = int(value)
                 if len(data) >= end + 4 + length:
                     data = data[end + 4 + length :]
-                    done = "connection: close" in head.lower() or not case.half_close
+                    informational = statuses[-1] < 200  # 100 Continue: the answer follows
+                    done = not informational and ("connection: close" in head.lower() or not case.half_close)
                     if done and not data:
                         return statuses
                     continue
