@@ -26,7 +26,8 @@ def test_redaction_never_shows_the_secret(bot_id: int, secret: str) -> None:
     assert redact_token(token) == f"{bot_id}:***"
     path = redact_path(f"/bot{token}/setWebhook")
     assert path == f"/bot{bot_id}:***/setWebhook"
-    assert secret not in path.split("/")[1]  # the token segment (the method name may contain it)
+    # Exact equality says it all: a substring check would trip over secrets like "00000" that
+    # also occur in the bot id (hypothesis found that one).
 
 
 def test_redact_url_keeps_only_origin() -> None:
