@@ -16,7 +16,9 @@ async def test_faults_converge(cluster: Cluster, tmp_path: Path):
     result = await operator_faults.run(cluster.env, tmp_path, bots=6, restart_api=False)
     assert result["all_ready"]
     assert result["wrong_webhook"] == []
-    # One successful registration per bot: the faults cost retries, not extra registrations.
-    assert result["successful_setwebhook_per_bot"] == {"1": 6}
+    # Faults cost retries, not registrations; the one SIGKILL may cost a second registration
+    # of a bot whose setWebhook succeeded before its status was written.
+    assert set(result["successful_setwebhook_per_bot"]) <= {"1", "2"}
+    assert sum(result["successful_setwebhook_per_bot"].values()) == 6
     assert result["webhooks_left_behind"] == []
     assert result["token_scan"]["leaks"] == []
