@@ -1,6 +1,6 @@
 """The whole system on one machine, no cluster and no Telegram account needed.
 
-Steps: a local Kubernetes control plane (or the cluster of ``KUBECONFIG``), the
+Steps: a local Kubernetes control plane (or an existing cluster, when asked), the
 CRD, the Bot API emulator, the operator, a TelegramBot, then the example aiogram
 echo bot behind the sidecar - and proof that it works: a message travels through
 the sidecar to the dispatcher and the reply comes back, spoofed requests are
@@ -17,7 +17,10 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -28,8 +31,15 @@ import aiohttp
 
 from tgbot_emulator import EmulatorClient
 
-from .controlplane import REPO_ROOT, ControlPlane, assets_are_built, find_assets, free_port
-from .processes import ProcessGroup
+from .controlplane import (
+    REPO_ROOT,
+    ControlPlane,
+    ControlPlaneError,
+    assets_are_built,
+    find_assets,
+    free_port,
+)
+from .processes import ProcessFailedError, ProcessGroup
 from .secretmount import kubectl_secret_reader, mirror_secret
 
 BOT_TOKEN = "123456789:AAdemo-Token_for_the_local_emulator0"  # noqa: S105 - the emulator's demo bot
@@ -114,13 +124,24 @@ TOTAL = 9
 
 
 @contextlib.asynccontextmanager
-async def control_plane(workdir: Path) -> AsyncIterator[dict[str, str]]:
-    given = os.environ.get("KUBECONFIG")
-    if given:
-        say(f"    using the cluster of KUBECONFIG={given}")
-        env = dict(os.environ)
+async def control_plane(workdir: Path, kubeconfig: str | None) -> AsyncIterator[dict[str, str]]:
+    if kubeconfig:
+        say(f"    using the existing cluster of {kubeconfig}")
+        env = dict(os.environ, KUBECONFIG=kubeconfig)
         if not _on_path("kubectl", env):
             env["PATH"] = f"{await asyncio.to_thread(find_assets, sys.stderr)}{os.pathsep}{env['PATH']}"
+        probe = await asyncio.create_subprocess_exec(
+            "kubectl",
+            "get",
+            "--raw",
+            "/readyz",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await probe.communicate()
+        if probe.returncode != 0:
+            raise DemoError(f"cannot reach the cluster of {kubeconfig}: {err.decode().strip()[:300]}")
         yield env
         return
     if not await asyncio.to_thread(assets_are_built):
@@ -135,6 +156,8 @@ async def control_plane(workdir: Path) -> AsyncIterator[dict[str, str]]:
         yield plane.env()
     finally:
         await asyncio.to_thread(plane.stop)
+    # Its etcd data and certificates are of no use afterwards; the logs above them are kept.
+    await asyncio.to_thread(shutil.rmtree, workdir / "controlplane", True)
 
 
 def _on_path(command: str, env: dict[str, str]) -> bool:
@@ -374,7 +397,7 @@ async def rotation(demo: Demo) -> None:
         f"tgbot.dev/rotate-secret-token={int(time.time())}",
         "--overwrite",
     )
-    say("    $ kubectl annotate tgbot echo tgbot.dev/rotate-secret-token=<now> --overwrite")
+    say(f"    $ kubectl annotate tgbot echo -n {demo.namespace} tgbot.dev/rotate-secret-token=<now>")
     sent: list[int] = []
     async with EmulatorClient(demo.emulator_url) as client:
 
@@ -414,17 +437,40 @@ async def _absent(path: Path) -> bool:
     return not await asyncio.to_thread(path.exists)
 
 
+async def read_line(prompt: str) -> str | None:
+    """``input()`` in a daemon thread: Ctrl-C or a signal must not wait for the user's Enter."""
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str | None] = loop.create_future()
+
+    def settle(value: str | None) -> None:
+        if not line.done():
+            line.set_result(value)
+
+    def read() -> None:
+        try:
+            value: str | None = input(prompt)
+        except EOFError:
+            value = None
+        with contextlib.suppress(RuntimeError):  # the loop may be gone already
+            loop.call_soon_threadsafe(settle, value)
+
+    threading.Thread(target=read, daemon=True).start()
+    return await line
+
+
 async def interactive(demo: Demo) -> None:
     say("\n    Type a message for the bot (empty line or Ctrl-D to finish).")
     async with EmulatorClient(demo.emulator_url) as client:
         while True:
+            text = await read_line("    you> ")
+            if text is None or not text.strip():
+                break
             try:
-                text = await asyncio.to_thread(input, "    you> ")
-            except EOFError:
-                break
-            if not text.strip():
-                break
-            reply = await converse(demo, client, text)
+                reply = await converse(demo, client, text)
+            except DemoError:
+                # E.g. /file: the bot answers with sendDocument, which the emulator does not carry out.
+                say("    bot> (no reply within 30 s)")
+                continue
             say(f"    bot> {reply.get('text')}")
 
 
@@ -437,13 +483,42 @@ async def delete_bot(demo: Demo) -> None:
     ok("TelegramBot deleted: the operator called deleteWebhook (deletionPolicy: DeleteWebhook)")
 
 
+async def leave_no_trace(demo: Demo) -> None:
+    """On an existing cluster: remove what the demo made, even after a failure.
+
+    Runs while the operator still does, so that its finalizer is honoured; when it is gone the
+    finalizer is dropped by hand, or the namespace would hang in Terminating.
+    """
+    await demo.kubectl(
+        "delete", "tgbot", "--all", "-n", demo.namespace, "--timeout=30s", "--ignore-not-found", check=False
+    )
+    left = await demo.kubectl("get", "tgbot", "-n", demo.namespace, "-o", "name", check=False)
+    for name in left.split():
+        patch = '{"metadata":{"finalizers":null}}'
+        await demo.kubectl("patch", name, "-n", demo.namespace, "--type=merge", "-p", patch, check=False)
+    await demo.kubectl(
+        "delete", "namespace", demo.namespace, "--wait=false", "--ignore-not-found", check=False
+    )
+
+
 async def run(args: argparse.Namespace) -> None:
+    # A closed terminal (SIGHUP) or a `kill` (SIGTERM) must stop everything like Ctrl-C does.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, main_task.cancel)
+    kubeconfig = args.kubeconfig or (
+        os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config"))
+        if os.environ.get("USE_EXISTING_CLUSTER", "").lower() in {"1", "true", "yes"}
+        else None
+    )
     workdir = Path(args.workdir) if args.workdir else REPO_ROOT / ".tmp" / f"demo-{int(time.time())}"
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"telegram-bot-operator demo (logs in {workdir})")
     group = ProcessGroup(workdir / "logs")
     step(1, TOTAL, "Kubernetes control plane")
-    async with control_plane(workdir) as env:
+    async with control_plane(workdir, kubeconfig) as env:
         demo = Demo(workdir=workdir, env=env, namespace=f"tgbot-demo-{secrets.token_hex(3)}", group=group)
         try:
             step(2, TOTAL, "TelegramBot CRD")
@@ -466,28 +541,38 @@ async def run(args: argparse.Namespace) -> None:
                 await interactive(demo)
             say("\n==> Clean-up")
             await delete_bot(demo)
-            await demo.kubectl("delete", "namespace", demo.namespace, "--wait=false", check=False)
         finally:
             for task in demo.tasks:
                 task.cancel()
             await asyncio.gather(*demo.tasks, return_exceptions=True)
-            await group.stop_all()
+            if kubeconfig:
+                await asyncio.shield(leave_no_trace(demo))
+            await asyncio.shield(group.stop_all())
     say("\nDemo finished: every step checked out. All processes stopped.")
+    say(f"Logs and the mounted Secret's history are in {workdir} (rm -rf it when done).")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tgbot-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--interactive", "-i", action="store_true", help="type messages and see the replies")
     parser.add_argument("--workdir", help="folder for logs and state (default: .tmp/demo-<time>)")
+    parser.add_argument(
+        "--kubeconfig",
+        help="use this existing cluster instead of a local control plane (also: USE_EXISTING_CLUSTER=true "
+        "with KUBECONFIG); the demo works in a namespace of its own and removes it afterwards",
+    )
     args = parser.parse_args(argv)
     try:
         asyncio.run(run(args))
-    except DemoError as error:
+    except (DemoError, ControlPlaneError, ProcessFailedError) as error:
         say(f"\nDEMO FAILED: {error}")
         sys.exit(1)
     except KeyboardInterrupt:
         say("\nInterrupted: everything started was stopped.")
         sys.exit(130)
+    except asyncio.CancelledError:
+        say("\nStopped by a signal: everything started was stopped.")
+        sys.exit(143)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,33 @@ def test_demo_stops_everything_it_started() -> None:
         ["pgrep", "-f", "tgbot-demo-|tgbot_localdev.demo"], capture_output=True, text=True
     )
     assert leftovers.stdout.strip() == "", leftovers.stdout
+
+
+def test_sigterm_mid_demo_stops_everything(tmp_path: Path) -> None:
+    """A closed terminal or a kill must not orphan the control plane, as Ctrl-C doesn't."""
+    workdir = tmp_path / "demo"
+    env = dict(os.environ)
+    env.pop("KUBECONFIG", None)
+    env.pop("USE_EXISTING_CLUSTER", None)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "tgbot_localdev.demo", "--workdir", str(workdir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    assert demo.stdout is not None
+    seen = []
+    for line in demo.stdout:
+        seen.append(line)
+        if "[5/9]" in line:
+            break
+    demo.send_signal(signal.SIGTERM)
+    rest, _ = demo.communicate(timeout=120)
+    output = "".join(seen) + rest
+    assert demo.returncode == 143, output
+    assert "Stopped by a signal" in output
+    # Every control-plane process names the workdir (data dir, certificates, kubeconfig).
+    left = subprocess.run(["pgrep", "-f", str(workdir)], capture_output=True, text=True, check=False)
+    assert left.stdout.strip() == "", f"left running: {left.stdout}"
