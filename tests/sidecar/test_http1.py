@@ -138,3 +138,15 @@ def test_chunked_limit():
     with pytest.raises(HttpError) as caught:
         decoder.feed(b"8\r\n12345678\r\n8\r\n")
     assert caught.value.status == 413
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"A: b\nc", b"A: b\rc", b"A: b\x00c", b"A\x00: b", b": b", b"A", b"\tA: b", b"A(: b", b""],
+)
+def test_malformed_header_lines_are_400(line: bytes):
+    for parse in (parse_request_head, parse_response_head):
+        start = b"POST / HTTP/1.1" if parse is parse_request_head else b"HTTP/1.1 200 OK"
+        with pytest.raises(HttpError) as caught:
+            parse(start + b"\r\nHost: a\r\n" + line)
+        assert caught.value.status == 400
