@@ -317,3 +317,12 @@ def test_schema_rejects_bad_values(helm: Helm, extra: dict[str, Any], message: s
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
     assert message in result.stderr
+
+
+def test_a_numeric_image_tag_renders_as_written(helm: Helm) -> None:
+    # `--set bot.image.tag=42` arrives as a number; it must neither fail the schema nor print as %!s.
+    objs = render(helm, {"bot": {"image": {"repository": "registry.example.com/echo", "tag": 42}}})
+    assert (
+        container(one(objs, "Deployment", "echo-telegram-bot"), "bot")["image"]
+        == "registry.example.com/echo:42"
+    )

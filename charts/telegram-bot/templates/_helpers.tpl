@@ -83,7 +83,7 @@ app.kubernetes.io/part-of: telegram-bot-operator
 {{- if $image.digest }}
 {{- printf "%s@%s" $image.repository $image.digest }}
 {{- else }}
-{{- printf "%s:%s" $image.repository (required (printf "%s.tag (or digest) is required" .what) (default .default $image.tag)) }}
+{{- printf "%s:%s" $image.repository (toString (required (printf "%s.tag (or digest) is required" .what) (default .default $image.tag))) }}
 {{- end }}
 {{- end }}
 
