@@ -3,6 +3,11 @@ answering 429, 5xx and dropped connections in bursts - then every TelegramBot mu
 the right webhook, registered no more often than the retries need, and deleted bots must leave
 no webhook behind. Ends with the token scan over logs, Events and status.
 
+Every successful setWebhook after a bot's first is classified: ``after_kill`` when the previous
+one succeeded before the SIGKILL and this one after it (the kill may have beaten the write of
+``status.registration``: a retry the design allows), ``duplicate`` otherwise (no fault of the run
+explains it; the emulator's faults, drops included, fail a call before executing it).
+
     .venv/bin/python -m benchmarks.operator_faults [--bots 50]
 """
 
@@ -12,6 +17,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import secrets
 import sys
@@ -29,6 +35,17 @@ from . import report, tokenscan
 from .stack import FAST_OPERATOR, Stack, bot_manifest, env_from_os, is_ready, new_token, token_secret, until
 
 FIRST_BOT_ID = 800_000_000
+DAEMON_FAILED = "Daemon 'worker' failed"  # kopf restarts the worker, a minute later, memory lost
+
+
+def classify_extra(successes: list[float], killed_at: float | None) -> list[str]:
+    """The cause of each successful setWebhook after the first (``successes``: their times)."""
+    causes = []
+    ordered = sorted(successes)
+    for previous, at in itertools.pairwise(ordered):
+        kill_between = killed_at is not None and previous < killed_at < at
+        causes.append("after_kill" if kill_between else "duplicate")
+    return causes
 
 
 @contextlib.asynccontextmanager
@@ -75,6 +92,7 @@ async def run(
         await s.setup()
         tokens: dict[int, str] = {}
         timeline: list[str] = []
+        killed_at: float | None = None
         try:
             await s.start_emulator("--no-setwebhook-rate-limit")
             await s.start_operator(*FAST_OPERATOR)
@@ -99,6 +117,7 @@ async def run(
                 await s.apply(*docs, verb="create")
                 await asyncio.sleep(1.5)
                 await s.kill_operator()
+                killed_at = time.time()
                 timeline.append(f"{time.monotonic() - t0:.1f}s operator SIGKILLed mid-registration")
                 await s.start_operator()
                 if restart_api and plane is not None:
@@ -118,15 +137,20 @@ async def run(
                 timeline.append(f"{time.monotonic() - t0:.1f}s all {len(all_ready)} Ready")
                 wrong_webhook = []
                 registrations: collections.Counter[int] = collections.Counter()
+                extra: dict[int, list[str]] = {}
                 failed_registrations = 0
                 for i in ids:
                     if (await client.webhook(i))["url"] != urls[i]:
                         wrong_webhook.append(i)
+                    successes = []
                     for call in await client.calls(i, method="setWebhook"):
                         if call["status"] == 200:
                             registrations[i] += 1
+                            successes.append(float(call["at"]))
                         else:
                             failed_registrations += 1
+                    if causes := classify_extra(successes, killed_at):
+                        extra[i] = causes
                 faults_left = await client.faults()
                 # Delete half the bots (a 502 burst on deleteWebhook first): no webhook may stay behind.
                 await client.add_fault("502", count=max(2, bots // 10), method="deleteWebhook")
@@ -150,7 +174,10 @@ async def run(
                     "patch", "tgbot", name, "-n", s.namespace, "--type=merge", "-p", patch, check=False
                 )
             await s.kubectl("delete", "namespace", s.namespace, "--wait=false", check=False)
-        scan = tokenscan.scan({**s.logs(), "events": events, "TelegramBots": bots_json}, tokens.values())
+        logs = s.logs()
+        scan = tokenscan.scan({**logs, "events": events, "TelegramBots": bots_json}, tokens.values())
+    crashes = sum(text.count(DAEMON_FAILED) for name, text in logs.items() if name.startswith("operator"))
+    extra_causes = collections.Counter(c for causes in extra.values() for c in causes)
     per_bot = collections.Counter(registrations[i] for i in ids)
     return {
         "bots": bots,
@@ -158,6 +185,12 @@ async def run(
         "all_ready": len(all_ready) == bots,
         "wrong_webhook": wrong_webhook,
         "successful_setwebhook_per_bot": {str(k): v for k, v in sorted(per_bot.items())},
+        "extra_setwebhook": {
+            "after_kill": extra_causes["after_kill"],
+            "duplicate": extra_causes["duplicate"],
+            "bots": {str(i): causes for i, causes in sorted(extra.items())},
+        },
+        "worker_daemon_failures": crashes,
         "failed_setwebhook_calls": failed_registrations,
         "faults_not_consumed": faults_left,
         "deleted": len(doomed),
@@ -174,6 +207,11 @@ def render(r: dict[str, Any]) -> str:
         ("all Ready", "yes" if r["all_ready"] else "NO"),
         ("wrong webhook URL", len(r["wrong_webhook"])),
         ("successful setWebhook per bot -> bots", json.dumps(r["successful_setwebhook_per_bot"])),
+        (
+            "extra successful setWebhook: after the kill, duplicate",
+            f"{r['extra_setwebhook']['after_kill']}, {r['extra_setwebhook']['duplicate']}",
+        ),
+        ("worker daemons failed (kopf restarts them)", r["worker_daemon_failures"]),
         ("failed setWebhook calls (faults)", r["failed_setwebhook_calls"]),
         ("faults never consumed", len(r["faults_not_consumed"])),
         ("deleted / webhooks left behind", f"{r['deleted']} / {len(r['webhooks_left_behind'])}"),
@@ -198,7 +236,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(render(result))
     result["machine"] = report.machine()
     print(f"\nJSON: {report.write_json('operator_faults', result, args.results)}")
-    ok = result["all_ready"] and not result["wrong_webhook"] and not result["webhooks_left_behind"]
+    ok = (
+        result["all_ready"]
+        and not result["wrong_webhook"]
+        and not result["webhooks_left_behind"]
+        and not result["extra_setwebhook"]["duplicate"]
+    )
     if not ok or result["token_scan"]["leaks"]:
         sys.exit(1)
     return result

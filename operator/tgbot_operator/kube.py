@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import kubernetes
+import urllib3
 
 from . import names
 
@@ -29,6 +30,11 @@ class KubeError(Exception):
 
 class Conflict(KubeError):
     """409: someone else wrote the object first (or it already exists)."""
+
+
+# What the ``kubernetes`` client raises when it gets no HTTP answer at all (API server down or
+# restarting: connection refused, reset, timed out) - not an ``ApiException``.
+_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,8 @@ class Kube:
                 if exc.status == 404:
                     return None
                 raise _error(exc, f'read Secret "{name}"') from None
+            except _TRANSPORT_ERRORS as exc:
+                raise _unreachable(exc, f'read Secret "{name}"') from None
             return SecretView.from_dict(json.loads(response.data))
 
         return await asyncio.to_thread(call)
@@ -161,6 +169,8 @@ class Kube:
                 self._core.create_namespaced_secret(namespace, dict(body), _preload_content=False)
             except kubernetes.client.ApiException as exc:
                 raise _error(exc, f'create Secret "{name}"') from None
+            except _TRANSPORT_ERRORS as exc:
+                raise _unreachable(exc, f'create Secret "{name}"') from None
 
         await asyncio.to_thread(call)
 
@@ -172,6 +182,8 @@ class Kube:
                 self._core.replace_namespaced_secret(name, namespace, dict(body), _preload_content=False)
             except kubernetes.client.ApiException as exc:
                 raise _error(exc, f'update Secret "{name}"') from None
+            except _TRANSPORT_ERRORS as exc:
+                raise _unreachable(exc, f'update Secret "{name}"') from None
 
         await asyncio.to_thread(call)
 
@@ -192,6 +204,8 @@ class Kube:
                 if exc.status == 404:
                     return  # deleted meanwhile
                 raise _error(exc, f'patch status of TelegramBot "{name}"') from None
+            except _TRANSPORT_ERRORS as exc:
+                raise _unreachable(exc, f'patch status of TelegramBot "{name}"') from None
 
         await asyncio.to_thread(call)
 
@@ -208,6 +222,12 @@ def _error(exc: kubernetes.client.ApiException, what: str) -> KubeError:
     if exc.status == 409:
         return Conflict(message, exc.status)
     return KubeError(message, exc.status)
+
+
+def _unreachable(exc: BaseException, what: str) -> KubeError:
+    """No HTTP answer: a KubeError like any other failed call (the worker retries with backoff)."""
+    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason else exc
+    return KubeError(f"cannot {what}: the API server did not answer ({type(reason).__name__})")
 
 
 def connection_fields(configuration: kubernetes.client.Configuration) -> dict[str, Any]:

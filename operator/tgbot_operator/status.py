@@ -112,18 +112,26 @@ def build_status(
         status["bot"] = {"id": mem.me.id, "username": mem.me.username or "", "mention": _mention(mem)}
     if mem.live is not None and mem.live_at is not None:
         status["webhook"] = live_status(mem.live, mem.live_at)
-    if mem.registration is not None:
-        status["registration"] = {
-            "fingerprint": mem.registration.fingerprint,
-            "registeredAt": rfc3339(mem.registration.registered_at),
-            "url": mem.registration.url,
-        }
+    status.update(build_status_registration(mem))
     secret = obs.webhook_secret
     if isinstance(secret, WebhookSecretState):
         if secret.rotated_at is not None:
             status["secretTokenRotatedAt"] = rfc3339(secret.rotated_at)
         status["rotationPhase"] = str(secret.phase)
     return status
+
+
+def build_status_registration(mem: Memory) -> dict[str, Any]:
+    """``{"registration": ...}`` from memory (empty when nothing was registered)."""
+    if mem.registration is None:
+        return {}
+    return {
+        "registration": {
+            "fingerprint": mem.registration.fingerprint,
+            "registeredAt": rfc3339(mem.registration.registered_at),
+            "url": mem.registration.url,
+        }
+    }
 
 
 def live_status(live: WebhookInfo, checked_at: datetime) -> dict[str, Any]:

@@ -54,7 +54,7 @@ from .reconcile import (
 from .redaction import redact
 from .registration import Registration
 from .settings import OperatorSettings
-from .status import build_status, merge_patch
+from .status import build_status, build_status_registration, merge_patch
 from .webhook_secret import (
     RotationPhase,
     WebhookSecretState,
@@ -375,6 +375,7 @@ class BotWorker:
                 await api.set_webhook(action.params)
                 mem.registration = Registration(action.fingerprint, now, action.params.url)
                 mem.next_live_check = None  # look at the result
+                await self._persist_registration()
                 if "401" in action.reason:
                     mem.last_401_repair_at = now
                 if action.completes_rotation:
@@ -525,6 +526,28 @@ class BotWorker:
 
     # --- status ------------------------------------------------------------------------------
 
+    async def _patch_status(self, patch: Mapping[str, Any]) -> bool:
+        """Whether the patch was written. Never raises: a failed status write must not end the
+        worker, whose memory (what it registered) is the only record until a write succeeds."""
+        try:
+            await self.deps.kube.patch_bot_status(self.namespace, self.name, patch)
+        except KubeError as exc:
+            self.logger.warning("Cannot write status: %s", exc)
+            return False
+        except Exception:
+            self.logger.exception("Cannot write status (unexpected error)")
+            return False
+        return True
+
+    async def _persist_registration(self) -> None:
+        """Write ``status.registration`` right after a successful setWebhook, before anything else
+        can fail: a restart then finds the fingerprint and does not register again."""
+        new = build_status_registration(self.memory)
+        existing = self._written_status or {}
+        patch = merge_patch({"registration": existing.get("registration")}, new)
+        if patch and await self._patch_status(patch):
+            self._written_status = {**existing, **new}
+
     async def write_status(self, obs: Observation) -> None:
         existing = self._written_status or {}
         new = build_status(
@@ -533,11 +556,8 @@ class BotWorker:
         patch = merge_patch(existing, new)
         if not patch:
             return
-        try:
-            await self.deps.kube.patch_bot_status(self.namespace, self.name, patch)
-        except KubeError as exc:
-            self.logger.warning("Cannot write status: %s", exc)
-            return
+        if not await self._patch_status(patch):
+            return  # memory keeps it all; the next pass writes it
         self._written_status = new
         ready = any(c.get("type") == names.READY and c.get("status") == "True" for c in new["conditions"])
         if ready != self._ready:

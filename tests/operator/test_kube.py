@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import base64
+import socket
+from typing import Any
 
 import kubernetes
+import pytest
 
 from tgbot_operator import names
-from tgbot_operator.kube import SecretView, connection_fields, owner_reference, secret_body
+from tgbot_operator.kube import (
+    Kube,
+    KubeError,
+    SecretView,
+    connection_fields,
+    owner_reference,
+    secret_body,
+)
 
 
 def test_secret_body_for_a_new_secret() -> None:
@@ -79,3 +89,25 @@ def test_connection_fields_carry_the_bearer_token() -> None:
     fields = connection_fields(configuration)
     assert fields["server"] == "https://127.0.0.1:6443"
     assert (fields["scheme"], fields["token"]) == ("Bearer", "abc")
+
+
+@pytest.mark.parametrize("call", ["read_secret", "create_secret", "replace_secret", "patch_bot_status"])
+async def test_an_unreachable_api_server_is_a_kube_error(call: str) -> None:
+    # Connection refused is no ApiException: unwrapped, it ended the worker (kopf restarted the
+    # daemon a minute later, without the registration it had not been able to write).
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again below: nothing listens there
+    configuration = kubernetes.client.Configuration()
+    configuration.host = f"http://127.0.0.1:{port}"
+    configuration.retries = 0
+    kube = Kube(kubernetes.client.ApiClient(configuration))
+    body = {"metadata": {"name": "s"}}
+    args: dict[str, tuple[Any, ...]] = {
+        "read_secret": ("ns", "s"),
+        "create_secret": ("ns", body),
+        "replace_secret": ("ns", body),
+        "patch_bot_status": ("ns", "bot", {"observedGeneration": 1}),
+    }
+    with pytest.raises(KubeError, match="did not answer"):
+        await getattr(kube, call)(*args[call])

@@ -283,3 +283,50 @@ async def test_running_worker_notices_a_rotation_request_and_stops(rig: Rig) -> 
         rig.worker.stop()
         await asyncio.wait_for(task, 5)
     assert rig.worker.stopped
+
+
+class Killed(BaseException):
+    """SIGKILL stand-in: nothing after it runs (not even ``except Exception``)."""
+
+
+async def test_a_kill_right_after_setwebhook_does_not_cost_a_second_registration(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    observe = BotWorker.observe
+
+    async def killed_once_registered(self: BotWorker) -> Any:
+        if self.memory.registration is not None:
+            raise Killed
+        return await observe(self)
+
+    monkeypatch.setattr(BotWorker, "observe", killed_once_registered)
+    with pytest.raises(Killed):
+        await rig.worker.run_pass()
+    assert len(await rig.setwebhooks()) == 1
+    assert "registration" in rig.kube.status  # written before anything else could fail
+    monkeypatch.setattr(BotWorker, "observe", observe)
+    rig.body["status"] = rig.kube.status
+    fresh = BotWorker(rig.worker.deps, body=rig.body, logger=rig.worker.logger, events=lambda *e: None)
+    await fresh.run_pass()
+    assert len(await rig.setwebhooks()) == 1
+    assert rig.conditions()["Ready"]["status"] == "True"
+
+
+async def test_status_writes_failing_do_not_end_the_worker_nor_lose_the_registration(rig: Rig) -> None:
+    # The API server is down while the bot registers: every status patch fails, with the error the
+    # kubernetes client raises when it cannot connect (not an ApiException).
+    real_patch = rig.kube.patch_bot_status
+
+    async def refused(namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    rig.kube.patch_bot_status = refused  # type: ignore[method-assign]
+    await rig.worker.run_pass()  # must not raise: kopf would restart the daemon with no memory
+    assert len(await rig.setwebhooks()) == 1
+    assert rig.kube.status == {}
+    rig.kube.patch_bot_status = real_patch  # type: ignore[method-assign]
+    rig.clock.advance(10)
+    await rig.worker.run_pass()  # the API server is back: the pass writes what memory kept
+    assert len(await rig.setwebhooks()) == 1
+    assert "registration" in rig.kube.status
+    assert rig.conditions()["Ready"]["status"] == "True"
