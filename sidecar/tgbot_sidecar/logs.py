@@ -11,6 +11,18 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
+# Attributes every LogRecord has; anything else came in through ``extra=``.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message key=value ...``: the ``extra=`` fields stay visible in text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = " ".join(f"{key}={value}" for key, value in vars(record).items() if key not in _STANDARD)
+        return f"{line} {extras}" if extras else line
+
 
 def setup_logging(level: str, json_lines: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
@@ -22,7 +34,7 @@ def setup_logging(level: str, json_lines: bool) -> None:
             )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
