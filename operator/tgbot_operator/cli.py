@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import kopf
+import kubernetes
 from pydantic import ValidationError
 
 from . import handlers
@@ -73,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(argv: Sequence[str] | None) -> OperatorSettings:
     args = vars(build_parser().parse_args(argv))
-    args.pop("all_namespaces", None)
+    if args.pop("all_namespaces", False):
+        args["namespaces"] = []  # the flag wins over TGBOT_OPERATOR_NAMESPACE(S)
     return OperatorSettings(**args)
 
 
@@ -120,5 +123,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = settings_from_args(argv)
     except ValidationError as exc:
-        raise SystemExit(f"tgbot-operator: invalid settings:\n{exc}") from None
-    run(settings)
+        problems = "\n".join(
+            f"  --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}" for error in exc.errors()
+        )
+        print(f"tgbot-operator: invalid settings:\n{problems}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        run(settings)
+    except (kubernetes.config.ConfigException, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+            raise
+        print(f"tgbot-operator: cannot load the Kubernetes configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

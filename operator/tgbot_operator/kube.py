@@ -69,6 +69,11 @@ class SecretView:
         return any(ref.get("uid") == uid and ref.get("controller") for ref in self.owner_references)
 
 
+#: (connect, read) seconds for each call: an API server that hangs instead of refusing must not
+#: block a worker (and a thread of the pool) forever; the worker retries with backoff.
+REQUEST_TIMEOUT = (5.0, 30.0)
+
+
 def load_api_client(kubeconfig: Path | None) -> kubernetes.client.ApiClient:
     """An API client from ``kubeconfig``, else in-cluster config, else $KUBECONFIG/~/.kube/config."""
     configuration = kubernetes.client.Configuration()
@@ -150,7 +155,9 @@ class Kube:
     async def read_secret(self, namespace: str, name: str) -> SecretView | None:
         def call() -> SecretView | None:
             try:
-                response = self._core.read_namespaced_secret(name, namespace, _preload_content=False)
+                response = self._core.read_namespaced_secret(
+                    name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+                )
             except kubernetes.client.ApiException as exc:
                 if exc.status == 404:
                     return None
@@ -166,7 +173,9 @@ class Kube:
 
         def call() -> None:
             try:
-                self._core.create_namespaced_secret(namespace, dict(body), _preload_content=False)
+                self._core.create_namespaced_secret(
+                    namespace, dict(body), _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+                )
             except kubernetes.client.ApiException as exc:
                 raise _error(exc, f'create Secret "{name}"') from None
             except _TRANSPORT_ERRORS as exc:
@@ -179,7 +188,9 @@ class Kube:
 
         def call() -> None:
             try:
-                self._core.replace_namespaced_secret(name, namespace, dict(body), _preload_content=False)
+                self._core.replace_namespaced_secret(
+                    name, namespace, dict(body), _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+                )
             except kubernetes.client.ApiException as exc:
                 raise _error(exc, f'update Secret "{name}"') from None
             except _TRANSPORT_ERRORS as exc:
@@ -199,6 +210,7 @@ class Kube:
                     {"status": dict(patch)},
                     _content_type="application/merge-patch+json",
                     _preload_content=False,
+                    _request_timeout=REQUEST_TIMEOUT,
                 )
             except kubernetes.client.ApiException as exc:
                 if exc.status == 404:

@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from . import names
@@ -38,10 +38,15 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 class OperatorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TGBOT_OPERATOR_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TGBOT_OPERATOR_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     namespaces: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Namespaces to watch; empty: all namespaces."
+        default_factory=list,
+        description="Namespaces to watch; empty: all namespaces.",
+        # The flag is --namespace, so TGBOT_OPERATOR_NAMESPACE must work as well as ..._NAMESPACES.
+        validation_alias=AliasChoices("namespaces", "tgbot_operator_namespaces", "tgbot_operator_namespace"),
     )
     liveness_listen: str | None = Field(default=None, description="HOST:PORT for kopf's /healthz.")
     metrics_listen: str | None = Field(default=None, description="HOST:PORT for Prometheus /metrics.")
@@ -99,6 +104,14 @@ class OperatorSettings(BaseSettings):
     def _positive(cls, value: float) -> float:
         if value < 0:
             raise ValueError("durations must not be negative")
+        return value
+
+    @field_validator("check_interval", "token_check_interval", "telegram_timeout")
+    @classmethod
+    def _nonzero(cls, value: float) -> float:
+        # An interval of 0 would spin; a timeout of 0 would fail every call.
+        if value <= 0:
+            raise ValueError("must be more than 0")
         return value
 
     @property

@@ -130,3 +130,28 @@ def test_peering_priority_is_drawn_per_process_unless_given() -> None:
     assert len(drawn) > 1
     assert all(1 <= value <= 1_000_000 for value in drawn)
     assert settings_from_args(["--peering", "x", "--peering-priority", "7"]).peering_priority == 7
+
+
+def test_namespace_env_variable_matches_the_flag_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TGBOT_OPERATOR_NAMESPACE", "bots")
+    assert settings_from_args([]).namespaces == ["bots"]
+    # The flag wins over the environment, -A included.
+    assert settings_from_args(["-A"]).namespaces == []
+    assert settings_from_args(["-n", "other"]).namespaces == ["other"]
+
+
+@pytest.mark.parametrize("flag", ["--check-interval", "--token-check-interval", "--telegram-timeout"])
+def test_zero_intervals_are_refused(flag: str) -> None:
+    with pytest.raises(ValidationError, match="more than 0"):
+        settings_from_args([flag, "0"])
+
+
+def test_bad_flags_exit_2_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from tgbot_operator.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--check-interval", "5x"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--check-interval: " in err
+    assert "errors.pydantic.dev" not in err
