@@ -109,7 +109,12 @@ def build_status(
         "webhookSecretName": secret_name,
     }
     if mem.me is not None and mem.me_token_hash == obs.token_hash:
-        status["bot"] = {"id": mem.me.id, "username": mem.me.username or "", "mention": _mention(mem)}
+        status["bot"] = {
+            "id": mem.me.id,
+            "username": mem.me.username or "",
+            "mention": _mention(mem),
+            "identityHash": f"sha256:{mem.me_token_hash}",
+        }
     if mem.live is not None and mem.live_at is not None:
         status["webhook"] = live_status(mem.live, mem.live_at)
     status.update(build_status_registration(mem))

@@ -24,6 +24,7 @@ from .botapi import (
     BadRequest,
     BotApiClient,
     BotApiError,
+    BotUser,
     NetworkError,
     NotFound,
     RetryAfter,
@@ -163,6 +164,21 @@ def registration_from_status(status: Mapping[str, Any] | None) -> Registration |
     )
 
 
+def memory_from_status(status: Mapping[str, Any] | None) -> Memory:
+    """What a previous worker (or operator process) already established, as its status says.
+
+    The bot's identity comes back with the hash of the token getMe accepted, so a restart needs
+    no getMe while the token is the same: it costs one getWebhookInfo per bot.
+    """
+    memory = Memory(registration=registration_from_status(status))
+    bot = (status or {}).get("bot") or {}
+    identity = str(bot.get("identityHash") or "")
+    if isinstance(bot.get("id"), int) and identity.startswith("sha256:"):
+        memory.me = BotUser(id=bot["id"], username=bot.get("username") or None)
+        memory.me_token_hash = identity.removeprefix("sha256:")
+    return memory
+
+
 class BotWorker:
     """Reconciles one TelegramBot until stopped. ``body`` is kopf's live view of the object."""
 
@@ -183,7 +199,7 @@ class BotWorker:
         self.secret_name = names.webhook_secret_name(self.name)
         self.logger = logger
         self.events = events
-        self.memory = Memory(registration=registration_from_status(body.get("status")))
+        self.memory = memory_from_status(body.get("status"))
         self.lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()

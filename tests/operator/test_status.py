@@ -28,7 +28,11 @@ def test_ready_status_has_everything_and_no_secret() -> None:
     assert [c["type"] for c in status["conditions"]] == list(names.CONDITION_TYPES)
     assert all(c["status"] == "True" for c in conds.values())
     assert conds["TokenValid"]["message"] == "the token belongs to @echo_bot (id 123)"
-    assert status["bot"] == {"id": 123, "username": "echo_bot", "mention": "@echo_bot"}
+    bot = dict(status["bot"])
+    identity = bot.pop("identityHash")
+    assert bot == {"id": 123, "username": "echo_bot", "mention": "@echo_bot"}
+    # The hash of what getMe accepted (so that a restart can skip getMe), never the token itself.
+    assert identity == f"sha256:{obs.token_hash}"
     assert status["webhookSecretName"] == "echo-webhook"
     assert status["observedGeneration"] == 1
     assert status["webhook"]["url"] == "https://bots.example.com/echo"

@@ -330,3 +330,22 @@ async def test_status_writes_failing_do_not_end_the_worker_nor_lose_the_registra
     assert len(await rig.setwebhooks()) == 1
     assert "registration" in rig.kube.status
     assert rig.conditions()["Ready"]["status"] == "True"
+
+
+def test_a_restarted_worker_takes_the_bots_identity_from_status() -> None:
+    from tgbot_operator.worker import memory_from_status
+
+    status = {
+        "bot": {"id": 42, "username": "echo_bot", "mention": "@echo_bot", "identityHash": "sha256:abc"},
+        "registration": {
+            "fingerprint": "sha256:f",
+            "registeredAt": "2026-11-26T10:00:00Z",
+            "url": "https://x/h",
+        },
+    }
+    memory = memory_from_status(status)
+    assert memory.me is not None
+    assert (memory.me.id, memory.me.username, memory.me_token_hash) == (42, "echo_bot", "abc")
+    assert memory.registration is not None
+    # A status from before identityHash existed: getMe as before.
+    assert memory_from_status({"bot": {"id": 42, "username": "echo_bot"}}).me is None
