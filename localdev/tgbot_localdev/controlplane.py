@@ -77,10 +77,16 @@ def free_port() -> int:
 
 
 @dataclass
-class _Process:
+class LocalProcess:
+    """A process we started: its log file, and stopping it (only it, by pid)."""
+
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -101,6 +107,11 @@ class _Process:
             self.popen.kill()
             self.popen.wait(timeout)
 
+    def kill(self) -> None:
+        if self.alive():
+            self.popen.kill()
+            self.popen.wait(10)
+
 
 @dataclass
 class ControlPlane:
@@ -113,7 +124,7 @@ class ControlPlane:
     server: str = ""
     kubeconfig: Path = field(default_factory=Path)
     with_controller_manager: bool = False
-    _processes: list[_Process] = field(default_factory=list)
+    _processes: list[LocalProcess] = field(default_factory=list)
     _own_workdir: bool = False
 
     def __enter__(self) -> ControlPlane:
@@ -148,7 +159,7 @@ class ControlPlane:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     # --- pieces --------------------------------------------------------------
-    def _spawn(self, name: str, args: list[str]) -> _Process:
+    def _spawn(self, name: str, args: list[str]) -> LocalProcess:
         assert self.workdir is not None
         log = self.workdir / f"{name}.log"
         with log.open("wb") as out:
@@ -159,11 +170,11 @@ class ControlPlane:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # a Ctrl-C of the terminal reaches us, and we stop them
             )
-        process = _Process(name, popen, log)
+        process = LocalProcess(name, popen, log)
         self._processes.append(process)
         return process
 
-    def _wait(self, process: _Process, probe: Callable[[], bool]) -> None:
+    def _wait(self, process: LocalProcess, probe: Callable[[], bool]) -> None:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if not process.alive():
