@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build the test control plane (etcd, kube-apiserver, kube-controller-manager,
-# kubectl) and helm from their Go modules, at pinned versions, into a cache
+# Build the test cluster (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubelet, kube-proxy, kubectl) and helm 4 + helm 3 from their Go modules, at pinned versions, into a cache
 # folder outside the work tree. Does nothing when the binaries are already there.
 #
 # Why from source: no Docker engine and no prebuilt Kubernetes download are
@@ -20,8 +20,9 @@ set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+HELM4_VERSION="${HELM4_VERSION:-v4.3.1}"
 CACHE_ROOT="${TGBOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/telegram-bot-operator}"
-OUT="$CACHE_ROOT/controlplane/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}"
+OUT="$CACHE_ROOT/controlplane/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM4_VERSION}-${HELM_VERSION}"
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 BUILD_DATE="$(date -u ${SOURCE_DATE_EPOCH:+-d @$SOURCE_DATE_EPOCH} +%Y-%m-%dT%H:%M:%SZ)"
 
@@ -34,7 +35,7 @@ die() { log "ERROR: $*"; exit 1; }
 
 have_all() {
   local b
-  for b in etcd kube-apiserver kube-controller-manager kubectl helm; do
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl helm helm3 helm4; do
     [ -x "$OUT/$b" ] || return 1
   done
 }
@@ -90,8 +91,11 @@ build_etcd() {
 # with ./staging folders that are not in the module zip; a consumer module that
 # replaces each with its published v0.<minor>.<patch> builds the commands.
 build_k8s() {
-  if [ "${FORCE:-0}" != 1 ] && [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kube-controller-manager" ] \
-     && [ -x "$OUT/kubectl" ]; then
+  local b missing=0
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
+    [ -x "$OUT/$b" ] || missing=1
+  done
+  if [ "${FORCE:-0}" != 1 ] && [ "$missing" = 0 ]; then
     return 0
   fi
   local v="${K8S_VERSION#v}" major minor patch
@@ -113,7 +117,8 @@ build_k8s() {
   for m in "${staging[@]}"; do edits+=("-replace=${m}=${m}@${staging_version}"); done
   go mod edit "${edits[@]}"
   local -a pkgs=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-                 k8s.io/kubernetes/cmd/kubectl)
+                 k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet
+                 k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl)
   local -a getargs=()
   for m in "${pkgs[@]}"; do getargs+=("${m}@${K8S_VERSION}"); done
   timed "kubernetes: go get" go get "${getargs[@]}"
@@ -135,31 +140,41 @@ build_k8s() {
 }
 
 # --- helm ------------------------------------------------------------------
+# Helm 4 is what `helm` runs (current); Helm 3 is kept as `helm3` so the charts are tested with both.
 build_helm() {
-  [ "${FORCE:-0}" != 1 ] && [ -x "$OUT/helm" ] && return 0
-  download "helm.sh/helm/v3@${HELM_VERSION}"
-  local hmod="$MODCACHE/cache/download/helm.sh/helm/v3/@v/${HELM_VERSION}.mod" kminor
+  local major="$1" version="$2" name="helm$1"
+  [ "${FORCE:-0}" != 1 ] && [ -x "$OUT/$name" ] && return 0
+  local p="helm.sh/helm/v${major}"
+  download "${p}@${version}"
+  local hmod="$MODCACHE/cache/download/helm.sh/helm/v${major}/@v/${version}.mod" kminor
   # helm's Makefile: the Kubernetes minor it claims is client-go's minor.
   kminor="$(sed -nE 's#^[[:space:]]*k8s\.io/client-go v0\.([0-9]+)\..*#\1#p' "$hmod" | head -1)"
-  local p=helm.sh/helm/v3
-  local ldflags="-s -w -X ${p}/internal/version.version=${HELM_VERSION} -X ${p}/internal/version.gitTreeState=clean"
-  ldflags+=" -X ${p}/pkg/chartutil.k8sVersionMajor=1 -X ${p}/pkg/chartutil.k8sVersionMinor=${kminor:-34}"
-  ldflags+=" -X ${p}/pkg/lint/rules.k8sVersionMajor=1 -X ${p}/pkg/lint/rules.k8sVersionMinor=${kminor:-34}"
-  mkdir -p "$WORK/helm-bin"
-  (cd "$WORK/dl" && timed "helm: go install" env GOBIN="$WORK/helm-bin" \
-    go install -p "$JOBS" -trimpath -ldflags "$ldflags" "${p}/cmd/helm@${HELM_VERSION}")
-  mv "$WORK/helm-bin/helm" "$OUT/helm"
-  "$OUT/helm" version >&2
+  local ldflags="-s -w -X ${p}/internal/version.version=${version} -X ${p}/internal/version.gitTreeState=clean"
+  if [ "$major" = 3 ]; then
+    ldflags+=" -X ${p}/pkg/chartutil.k8sVersionMajor=1 -X ${p}/pkg/chartutil.k8sVersionMinor=${kminor:-34}"
+    ldflags+=" -X ${p}/pkg/lint/rules.k8sVersionMajor=1 -X ${p}/pkg/lint/rules.k8sVersionMinor=${kminor:-34}"
+  else
+    ldflags+=" -X ${p}/pkg/chart/common.k8sVersionMajor=1 -X ${p}/pkg/chart/common.k8sVersionMinor=${kminor:-35}"
+    ldflags+=" -X ${p}/pkg/lint/rules.k8sVersionMajor=1 -X ${p}/pkg/lint/rules.k8sVersionMinor=${kminor:-35}"
+  fi
+  mkdir -p "$WORK/helm-bin-$major"
+  (cd "$WORK/dl" && timed "helm $version: go install" env GOBIN="$WORK/helm-bin-$major" \
+    go install -p "$JOBS" -trimpath -ldflags "$ldflags" "${p}/cmd/helm@${version}")
+  mv "$WORK/helm-bin-$major/helm" "$OUT/$name"
+  "$OUT/$name" version >&2
 }
 
 T0=$SECONDS
 build_etcd
 build_k8s
-build_helm
+build_helm 4 "$HELM4_VERSION"
+build_helm 3 "$HELM_VERSION"
+ln -sf helm4 "$OUT/helm"
 cat > "$OUT/VERSIONS" <<VERSIONS
 kubernetes=${K8S_VERSION}
 etcd=${ETCD_VERSION}
-helm=${HELM_VERSION}
+helm=${HELM4_VERSION}
+helm3=${HELM_VERSION}
 built=${BUILD_DATE}
 go=$(go env GOVERSION)
 VERSIONS
