@@ -115,7 +115,10 @@ class Stack:
         if args:
             self.operator_args = list(args)
         self.operator_starts += 1
-        argv = [str(BIN / "tgbot-operator"), "--namespace", self.namespace, *self.operator_args]
+        # The emulator is no default Bot API server: the operator is told to allow it, as a
+        # production install would name its self-hosted server.
+        allow = ["--allow-bot-api-server", self.emulator_url] if self.emulator_url else []
+        argv = [str(BIN / "tgbot-operator"), "--namespace", self.namespace, *allow, *self.operator_args]
         self.operator = await self.group.start(
             f"operator-{self.operator_starts}",
             argv,

@@ -201,6 +201,9 @@ async def start_operator(demo: Demo) -> None:
             str(BIN / "tgbot-operator"),
             "--namespace",
             demo.namespace,
+            # The emulator is a Bot API server like a self-hosted one: allowed by name, as it must be.
+            "--allow-bot-api-server",
+            demo.emulator_url,
             "--check-interval",
             "10s",
             "--token-check-interval",

@@ -62,6 +62,10 @@ class ServerError(BotApiError):
         self.status = status
 
 
+class ServerNotAllowed(BotApiError):
+    """The Bot API server is not on the operator's allow-list: nothing was sent to it."""
+
+
 class NetworkError(BotApiError):
     """The server could not be reached, or did not answer in time, or answered gibberish."""
 

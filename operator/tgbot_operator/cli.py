@@ -47,7 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus metrics at /metrics")
     p.add_argument("--json-logs", action="store_true", help="log JSON lines")
     p.add_argument("--log-level", metavar="LEVEL", help="debug, info (default), warning, error")
-    p.add_argument("--default-bot-api-server", metavar="URL", help="when spec.botApiServer is absent")
+    p.add_argument(
+        "--default-bot-api-server", metavar="URL", help="when spec.botApiServer is absent (always allowed)"
+    )
+    p.add_argument(
+        "--allow-bot-api-server",
+        dest="allow_bot_api_server",
+        action="append",
+        metavar="URL",
+        help="a Bot API server TelegramBots may name in spec.botApiServer (repeatable; exact URL, "
+        "http:// only when named so); default: only the default server",
+    )
     p.add_argument("--check-interval", metavar="DURATION", help="getWebhookInfo drift check (default 300s)")
     p.add_argument("--token-check-interval", metavar="DURATION", help="re-read token Secrets (default 30s)")
     p.add_argument(

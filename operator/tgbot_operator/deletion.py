@@ -55,6 +55,13 @@ async def finalize(
         events("Normal", "WebhookKept", "deletionPolicy is Keep: the webhook stays registered")
         return Done("kept")
 
+    server = spec.bot_api_server or deps.settings.default_bot_api_server
+    problem = deps.server_problem(server)
+    if problem is not None:
+        events(
+            "Warning", "WebhookLeft", f"Cannot delete the webhook: {problem.message}; it was left as it is"
+        )
+        return Done(problem.reason)
     ref = spec.token_secret_ref
     try:
         secret = await deps.kube.read_secret(namespace, ref.name)
@@ -65,7 +72,6 @@ async def finalize(
         events("Warning", "WebhookLeft", f"Cannot delete the webhook: {token.message}; it was left as it is")
         return Done(token.reason)
 
-    server = spec.bot_api_server or deps.settings.default_bot_api_server
     api = deps.bot_api(server, token)
     ours = {spec.webhook.url}
     registered_url = ((body.get("status") or {}).get("registration") or {}).get("url")

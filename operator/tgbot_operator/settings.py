@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from . import names
 from .model import parse_duration
+from .servers import AllowedServers, InvalidServerUrl, normalise
 
 
 def _seconds(value: Any) -> float:
@@ -53,6 +54,10 @@ class OperatorSettings(BaseSettings):
     json_logs: bool = False
     log_level: str = "info"
     default_bot_api_server: str = names.DEFAULT_BOT_API_SERVER
+    allow_bot_api_server: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Bot API servers TelegramBots may name besides the default one (exact URLs).",
+    )
     check_interval: Seconds = 300.0
     token_check_interval: Seconds = 30.0
     rotation_propagation_grace: Seconds = 90.0
@@ -74,6 +79,26 @@ class OperatorSettings(BaseSettings):
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allow_bot_api_server", mode="before")
+    @classmethod
+    def _split_servers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allow_bot_api_server")
+    @classmethod
+    def _servers(cls, value: list[str]) -> list[str]:
+        for url in value:
+            _check_server(url)
+        return value
+
+    @field_validator("default_bot_api_server")
+    @classmethod
+    def _default_server(cls, value: str) -> str:
+        _check_server(value)
         return value
 
     @field_validator("liveness_listen", "metrics_listen")
@@ -117,3 +142,13 @@ class OperatorSettings(BaseSettings):
     @property
     def clusterwide(self) -> bool:
         return not self.namespaces
+
+    def allowed_servers(self) -> AllowedServers:
+        return AllowedServers(self.default_bot_api_server, self.allow_bot_api_server)
+
+
+def _check_server(url: str) -> None:
+    try:
+        normalise(url)
+    except InvalidServerUrl as exc:
+        raise ValueError(f"{exc}: {url.split('@')[-1]!r}") from None

@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 import aiohttp
@@ -29,6 +31,7 @@ from .botapi import (
     NotFound,
     RetryAfter,
     ServerError,
+    ServerNotAllowed,
     Unauthorized,
 )
 from .kube import Conflict, KubeApi, KubeError, SecretView, secret_body
@@ -54,6 +57,7 @@ from .reconcile import (
 )
 from .redaction import redact
 from .registration import Registration
+from .servers import AllowedServers
 from .settings import OperatorSettings
 from .status import build_status, build_status_registration, merge_patch
 from .webhook_secret import (
@@ -106,7 +110,24 @@ class Deps:
             repair_401_cooldown=timedelta(seconds=max(60.0, 10 * s.check_interval)),
         )
 
+    @cached_property
+    def allowed_servers(self) -> AllowedServers:
+        return self.settings.allowed_servers()
+
+    def server_problem(self, server: str) -> Problem | None:
+        """Why the operator must not talk to ``server`` (None: it may)."""
+        if self.allowed_servers.allows(server):
+            return None
+        return Problem(
+            "BotApiServerNotAllowed",
+            f"spec.botApiServer {shown_server(server)} is not on the operator's allow-list "
+            "(--allow-bot-api-server): nothing is sent to it, the bot token is not even read",
+        )
+
     def bot_api(self, server: str, token: str) -> BotApiClient:
+        # The last line of defence: every Bot API call goes through here.
+        if not self.allowed_servers.allows(server):
+            raise ServerNotAllowed("connect", "the Bot API server is not on the allow-list")
         if self.http is None:
             raise RuntimeError("the HTTP session is not open (operator not started)")
         return BotApiClient(
@@ -125,14 +146,48 @@ def spec_problem(exc: ValidationError) -> Problem:
     return Problem("InvalidSpec", details[:500])
 
 
+def shown_server(server: str) -> str:
+    """The server URL as status and Events may show it: never user info (a password) in it."""
+    scheme, sep, rest = server.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f'"{(scheme + sep + authority + slash + path)[:200]}"'
+
+
+#: A bot token as @BotFather issues it: the bot's id, a colon, then the secret half in Telegram's
+#: alphabet (35 characters today; a little slack either way for self-hosted servers and emulators).
+BOT_TOKEN_RE = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{30,64}")
+
+#: Only these Secrets are read as token Secrets: a service-account token, a registry password or a
+#: TLS key must never become a "bot token" that is sent to a Bot API server.
+TOKEN_SECRET_TYPES = frozenset({"Opaque"})
+
+#: Token problems that the user should hear about as a Warning Event (not just in status).
+WARNED_PROBLEMS = frozenset({"BotApiServerNotAllowed", "SecretTypeNotAllowed", "TokenMalformed"})
+
+
 def token_from_secret(secret: SecretView | None, name: str, key: str, namespace: str) -> str | Problem:
     if secret is None:
         return Problem("SecretNotFound", f'Secret "{name}" not found in namespace "{namespace}"')
+    if secret.type not in TOKEN_SECRET_TYPES:
+        return Problem(
+            "SecretTypeNotAllowed",
+            f'Secret "{name}" is of type "{secret.type[:100]}": only Opaque Secrets are read as '
+            "token Secrets (kubectl create secret generic)",
+        )
     if key not in secret.data:
         return Problem("SecretKeyMissing", f'Secret "{name}" has no key "{key}"')
     token = secret.data[key].decode("utf-8", "replace").strip()
     if not token:
         return Problem("SecretKeyEmpty", f'Secret "{name}" key "{key}" is empty')
+    if not BOT_TOKEN_RE.fullmatch(token):
+        # The value is never shown, not even its length: it may be some other secret.
+        return Problem(
+            "TokenMalformed",
+            f'Secret "{name}" key "{key}" does not hold a bot token as @BotFather issues them '
+            "(digits, a colon, then 30-64 of A-Z a-z 0-9 _ -): nothing was sent",
+        )
     return token
 
 
@@ -206,6 +261,7 @@ class BotWorker:
         self._done = asyncio.Event()
         self._written_status: dict[str, Any] | None = plain(body.get("status")) or {}
         self._last_warning: str | None = None
+        self._last_problem: str | None = None
         self._ready = False
         self._secret_view: SecretView | None = None
 
@@ -272,6 +328,7 @@ class BotWorker:
                 if self.stopped:
                     break
                 obs = await self.observe()
+                self._warn_problem(obs)
                 if self.memory.failure is not None and self.memory.failure.action == "Observe":
                     self.memory.failure = None
                     self.memory.consecutive_failures = 0
@@ -309,8 +366,12 @@ class BotWorker:
         if isinstance(spec, TelegramBotSpec):
             server = spec.bot_api_server or server
             ref = spec.token_secret_ref
-            token_secret = await self.deps.kube.read_secret(self.namespace, ref.name)
-            token = token_from_secret(token_secret, ref.name, ref.key, self.namespace)
+            problem = self.deps.server_problem(server)
+            if problem is not None:
+                token = problem
+            else:
+                token_secret = await self.deps.kube.read_secret(self.namespace, ref.name)
+                token = token_from_secret(token_secret, ref.name, ref.key, self.namespace)
             certificate = spec.webhook.certificate
             if certificate.mode == "Secret" and certificate.secret_ref is not None:
                 cert_secret = await self.deps.kube.read_secret(self.namespace, certificate.secret_ref.name)
@@ -338,6 +399,17 @@ class BotWorker:
             custom_certificate=custom_certificate,
             rotate_request=annotations.get(names.ROTATE_ANNOTATION) or None,
         )
+
+    def _warn_problem(self, obs: Observation) -> None:
+        """A Warning Event (once per distinct message) for token problems a user must fix."""
+        problem = obs.token
+        if not isinstance(problem, Problem) or problem.reason not in WARNED_PROBLEMS:
+            self._last_problem = None
+            return
+        if problem.message != self._last_problem:
+            self._last_problem = problem.message
+            self.events("Warning", problem.reason, problem.message)
+            self.logger.warning("%s (%s)", problem.message, problem.reason)
 
     # --- actions -----------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -62,20 +62,34 @@ def chart_kubeconfig(cluster: Cluster, crd_installed: None, tmp_path_factory: py
 
 @pytest.fixture
 def start_operator(
-    cluster: Cluster, namespace: str, crd_installed: None, chart_kubeconfig: Path, tmp_path: Path
+    cluster: Cluster,
+    namespace: str,
+    crd_installed: None,
+    chart_kubeconfig: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[OperatorFactory]:
     """Start ``tgbot-operator`` for the test's namespace: ``start_operator(*extra_args, kubeconfig=...)``.
 
-    By default it authenticates as the Helm chart's ServiceAccount.
+    By default it authenticates as the Helm chart's ServiceAccount, and allows the test's emulator
+    (when the test uses one) as a Bot API server: ``allow=[...]`` replaces that list.
     """
     started: list[OperatorProcess] = []
 
-    def start(*extra: str, kubeconfig: Path | None = None, fast: bool = True) -> OperatorProcess:
+    def start(
+        *extra: str,
+        kubeconfig: Path | None = None,
+        fast: bool = True,
+        allow: Sequence[str] | None = None,
+    ) -> OperatorProcess:
+        if allow is None:
+            allow = [request.getfixturevalue("emulator").url] if "emulator" in request.fixturenames else []
+        allowed = [arg for url in allow for arg in ("--allow-bot-api-server", url)]
         process = OperatorProcess(
             cluster=cluster,
             namespace=namespace,
             log_path=tmp_path / f"operator-{len(started)}.log",
-            args=[*(FAST_ARGS if fast else []), *extra],
+            args=[*(FAST_ARGS if fast else []), *allowed, *extra],
             kubeconfig=kubeconfig or chart_kubeconfig,
         )
         process.start()

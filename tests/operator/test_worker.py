@@ -127,6 +127,7 @@ async def rig() -> AsyncIterator[Rig]:
             rotation_propagation_grace=90,
             rotation_retire_grace=120,
             unauthorized_retry_interval=600,
+            allow_bot_api_server=[server.url],
         )
         deps = Deps(
             settings=settings, kube=kube, metrics=Metrics(), http=http, clock=clock, rng=random.Random(1)
