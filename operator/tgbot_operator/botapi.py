@@ -7,6 +7,9 @@ Error messages never contain the bot token: aiohttp's errors carry request URLs 
 from __future__ import annotations
 
 import json
+import math
+import socket
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,7 +70,11 @@ class ServerNotAllowed(BotApiError):
 
 
 class NetworkError(BotApiError):
-    """The server could not be reached, or did not answer in time, or answered gibberish."""
+    """The server could not be reached, or did not answer in time."""
+
+
+class MalformedAnswer(NetworkError):
+    """The server answered, but not as the Bot API does (HTML, wrong types, too large)."""
 
 
 @dataclass(frozen=True)
@@ -200,35 +207,114 @@ class BotApiClient:
         else:
             kwargs = {"json": dict(params)}
         try:
-            async with self._session.post(self._base + method, timeout=self._timeout, **kwargs) as response:
+            # No redirects: a Bot API server never sends one, and following it would carry the
+            # token (in the path) to wherever the Location points.
+            async with self._session.post(
+                self._base + method, timeout=self._timeout, allow_redirects=False, **kwargs
+            ) as response:
                 status = response.status
-                text = await response.text()
+                if 300 <= status < 400:
+                    raise NetworkError(
+                        method, "the Bot API server answered with a redirect (3xx): not followed"
+                    )
+                body = await _read_capped(method, response)
+        except BotApiError:
+            raise
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            detail = redact(str(exc), self._token) or "no details"
-            raise NetworkError(method, f"{type(exc).__name__}: {detail}") from None
-        return self._parse(method, status, text)
+            # A generic description only: connector errors name host:port (and what answered
+            # there), which would make Events and status a port scanner.
+            raise NetworkError(method, transport_problem(exc)) from None
+        return self._parse(method, status, body)
 
-    def _parse(self, method: str, status: int, text: str) -> Any:
+    def _parse(self, method: str, status: int, body: bytes) -> Any:
         try:
-            payload = json.loads(text)
-        except ValueError:
+            payload = json.loads(body)
+        except ValueError:  # UnicodeDecodeError included
             payload = None
         if not isinstance(payload, dict):
             if status >= 500:
-                raise ServerError(method, status, "non-JSON answer")
-            raise NetworkError(method, f"HTTP {status} with a non-JSON answer")
+                raise ServerError(method, status, "(not a Bot API answer)")
+            if status >= 400:
+                raise MalformedAnswer(
+                    method, f"HTTP {status // 100}xx with an answer that is not Bot API JSON"
+                )
+            raise MalformedAnswer(method, "an answer that is not Bot API JSON")
         if payload.get("ok") is True and status < 400:
             return payload.get("result")
-        code = int(payload.get("error_code") or status)
-        description = redact(str(payload.get("description") or ""), self._token)
+        error_code = payload.get("error_code")
+        code = error_code if isinstance(error_code, int) and 100 <= error_code <= 599 else status
+        description = clean_description(payload.get("description"), self._token)
         if code == 401:
             raise Unauthorized(method, f"401 {description or 'Unauthorized'}")
         if code == 404:
             raise NotFound(method, f"404 {description or 'Not Found'}")
         if code == 429:
-            parameters = payload.get("parameters") or {}
+            parameters = payload.get("parameters")
             retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
-            raise RetryAfter(method, float(retry_after) if isinstance(retry_after, int | float) else 5.0)
+            seconds = float(retry_after) if _is_number(retry_after) else 5.0
+            raise RetryAfter(method, min(max(seconds, 0.0), MAX_RETRY_AFTER))
         if code >= 500:
             raise ServerError(method, code, description)
+        if code < 400:
+            raise MalformedAnswer(method, f"HTTP {status // 100}xx with ok={payload.get('ok')!r}"[:80])
         raise BadRequest(method, description or "Bad Request", code)
+
+
+#: The largest answer read: getWebhookInfo is a few hundred bytes; a server that sends megabytes
+#: is broken (or hostile) and must not grow the operator's memory.
+MAX_ANSWER_BYTES = 256 * 1024
+#: Flood control waits longer than this are capped (the worker looks again then).
+MAX_RETRY_AFTER = 3600.0
+MAX_DESCRIPTION = 300
+
+
+async def _read_capped(method: str, response: aiohttp.ClientResponse) -> bytes:
+    too_large = MalformedAnswer(method, f"the answer is larger than {MAX_ANSWER_BYTES // 1024} KiB")
+    if response.content_length is not None and response.content_length > MAX_ANSWER_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def clean_description(value: Any, token: str) -> str:
+    """The server's ``description``: a string, printable, short, and without the token."""
+    if not isinstance(value, str):
+        return ""
+    text = "".join(ch if ch.isprintable() else " " for ch in value[: MAX_DESCRIPTION * 2])
+    return redact(text, token)[:MAX_DESCRIPTION].strip()
+
+
+def transport_problem(exc: BaseException) -> str:
+    """What went wrong on the way, in words that name no host, port or answer."""
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return "TLS error"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "invalid URL"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "the host name does not resolve"
+        if isinstance(cause, TimeoutError):
+            return "timed out"
+        return "cannot connect"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError):
+        return "the connection was closed before an answer"
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError | UnicodeError):
+        return "the answer is not valid HTTP"
+    return "network error"

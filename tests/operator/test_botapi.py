@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -215,3 +216,98 @@ def test_redact() -> None:
     # Without being told the token, token-looking words and bot paths are still masked.
     assert TOKEN not in redact(text)
     assert redact("nothing secret here: 12:30") == "nothing secret here: 12:30"
+
+
+# --- SSRF: no redirects, generic transport errors ------------------------------------------------
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_redirects_are_not_followed(status: int, session: aiohttp.ClientSession) -> None:
+    hits: list[str] = []
+
+    async def target(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.json_response({"ok": True, "result": {"id": 1, "username": "x"}})
+
+    target_app = web.Application()
+    target_app.router.add_route("*", "/{tail:.*}", target)
+    target_runner, target_url = await _serve(target_app)
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers={"Location": f"{target_url}{request.path}"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", redirect)
+    runner, url = await _serve(app)
+    try:
+        with pytest.raises(NetworkError) as info:
+            await BotApiClient(session, url, TOKEN).get_me()
+        assert "redirect" in str(info.value)
+        assert hits == []
+    finally:
+        await runner.cleanup()
+        await target_runner.cleanup()
+
+
+async def test_connection_refused_is_said_without_host_or_port(session: aiohttp.ClientSession) -> None:
+    with pytest.raises(NetworkError) as info:
+        await BotApiClient(session, "http://127.0.0.1:9", TOKEN, timeout=5).get_me()
+    assert str(info.value) == "getMe: connection refused"
+
+
+async def test_a_silent_server_times_out_generically(session: aiohttp.ClientSession) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        with pytest.raises(NetworkError) as info:
+            await BotApiClient(session, f"http://127.0.0.1:{port}", TOKEN, timeout=0.5).get_me()
+    assert str(info.value) == "getMe: timed out"
+
+
+async def test_tls_to_a_plain_port_is_a_tls_error(
+    fake: tuple[FakeBotApi, str], session: aiohttp.ClientSession
+) -> None:
+    _, url = fake
+    with pytest.raises(NetworkError) as info:
+        await BotApiClient(session, url.replace("http://", "https://"), TOKEN, timeout=5).get_me()
+    assert str(info.value) == "getMe: TLS error"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, "<html><body>internal admin panel v1.2 on db-0:5432</body></html>"),
+        (403, "<html>Forbidden by db-0:5432</html>"),
+        (200, "SSH-2.0-OpenSSH_9.6 db-0:5432"),
+    ],
+)
+async def test_answers_that_are_no_bot_api_json_are_never_echoed(
+    status: int, body: str, session: aiohttp.ClientSession
+) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=status, text=body, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner, url = await _serve(app)
+    try:
+        with pytest.raises(NetworkError) as info:
+            await BotApiClient(session, url, TOKEN).get_me()
+    finally:
+        await runner.cleanup()
+    assert "db-0" not in str(info.value)
+    assert "5432" not in str(info.value)
+    assert "html" not in str(info.value).lower()

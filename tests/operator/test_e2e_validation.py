@@ -74,6 +74,38 @@ REF = {"name": "t"}
             "Unsupported value",
         ),
         ({"webhook": {"url": "https://x/y"}}, "tokenSecretRef: Required value"),
+        (
+            {
+                "tokenSecretRef": REF,
+                "botApiServer": "https://u:pw@api.example",
+                "webhook": {"url": "https://x/y"},
+            },
+            "spec.botApiServer must not contain user info (user:password@)",
+        ),
+        (
+            {
+                "tokenSecretRef": REF,
+                "botApiServer": "http://api.example@127.0.0.1:8081/",
+                "webhook": {"url": "https://x/y"},
+            },
+            "spec.botApiServer must not contain user info (user:password@)",
+        ),
+        (
+            {
+                "tokenSecretRef": REF,
+                "botApiServer": "https://api.example/?to=x",
+                "webhook": {"url": "https://x/y"},
+            },
+            "spec.botApiServer must not contain a query (?...)",
+        ),
+        (
+            {
+                "tokenSecretRef": REF,
+                "botApiServer": "https://api.example/#x",
+                "webhook": {"url": "https://x/y"},
+            },
+            "spec.botApiServer must not contain a fragment (#...)",
+        ),
     ],
 )
 async def test_invalid_specs_are_rejected(
@@ -95,6 +127,9 @@ async def test_self_hosted_server_accepts_http_and_any_port(
     await kubectl(cluster, "apply", "-n", namespace, "-f", "-", input=bot(spec))
     official = {"tokenSecretRef": REF, "webhook": {"url": "https://bots.example.com:8443/x"}}
     await kubectl(cluster, "apply", "-n", namespace, "-f", "-", input=bot(official, "w"))
+    # An "@" in the path is no user info.
+    at_path = {**spec, "botApiServer": "http://127.0.0.1:8081/team@bots"}
+    await kubectl(cluster, "apply", "-n", namespace, "-f", "-", input=bot(at_path, "at"))
     await kubectl(cluster, "delete", "tgbot", "--all", "-n", namespace)
 
 
