@@ -13,11 +13,17 @@ import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
 import aiohttp
 
 from .redaction import redact
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+#: The longest string field accepted from the Bot API (URLs are at most 2048 there, but room).
+MAX_STRING = 8192
 
 #: Called once per Bot API call: (method, outcome, seconds). Outcome is "ok" or an error class name.
 CallObserver = Callable[[str, str, float], None]
@@ -97,23 +103,44 @@ class WebhookInfo:
     allowed_updates: tuple[str, ...] | None = None
 
     @classmethod
-    def from_result(cls, result: Mapping[str, Any]) -> WebhookInfo:
-        allowed = result.get("allowed_updates")
+    def from_result(cls, result: Any) -> WebhookInfo:
+        """Parse getWebhookInfo's result; :class:`MalformedAnswer` when it is not what the Bot API sends."""
+        method = "getWebhookInfo"
+        if not isinstance(result, Mapping):
+            raise MalformedAnswer(method, "the result is not an object")
+        allowed = _field(method, result, "allowed_updates", list, None)
+        if allowed is not None and not all(isinstance(item, str) for item in allowed):
+            raise MalformedAnswer(method, "allowed_updates is not a list of strings")
         return cls(
-            url=str(result.get("url") or ""),
-            has_custom_certificate=bool(result.get("has_custom_certificate", False)),
-            pending_update_count=int(result.get("pending_update_count") or 0),
-            ip_address=result.get("ip_address") or None,
-            last_error_date=_opt_int(result.get("last_error_date")),
-            last_error_message=result.get("last_error_message") or None,
-            last_synchronization_error_date=_opt_int(result.get("last_synchronization_error_date")),
-            max_connections=_opt_int(result.get("max_connections")),
-            allowed_updates=tuple(allowed) if isinstance(allowed, list) else None,
+            url=_field(method, result, "url", str, ""),
+            has_custom_certificate=_field(method, result, "has_custom_certificate", bool, False),
+            pending_update_count=_field(method, result, "pending_update_count", int, 0),
+            ip_address=_field(method, result, "ip_address", str, None) or None,
+            last_error_date=_field(method, result, "last_error_date", int, None),
+            last_error_message=_field(method, result, "last_error_message", str, None) or None,
+            last_synchronization_error_date=_field(
+                method, result, "last_synchronization_error_date", int, None
+            ),
+            max_connections=_field(method, result, "max_connections", int, None),
+            allowed_updates=tuple(allowed) if allowed is not None else None,
         )
 
 
-def _opt_int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _field(method: str, result: Mapping[str, Any], key: str, kind: type[T], default: D) -> T | D:
+    """``result[key]`` when it has the Bot API's type (``default`` when absent or null).
+
+    Raises :class:`MalformedAnswer`: a bool is no int here, and strings are capped.
+    """
+    value = result.get(key)
+    if value is None:
+        return default
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise MalformedAnswer(method, f"{key} is not an integer")
+    if not isinstance(value, kind):
+        raise MalformedAnswer(method, f"{key} is not a {kind.__name__}")
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        raise MalformedAnswer(method, f"{key} is longer than {MAX_STRING} characters")
+    return value
 
 
 @dataclass(frozen=True)
@@ -164,17 +191,19 @@ class BotApiClient:
 
     async def get_me(self) -> BotUser:
         result = await self._call("getMe", {})
-        if not isinstance(result, Mapping) or "id" not in result:
-            raise NetworkError("getMe", "unexpected result")
+        if not isinstance(result, Mapping):
+            raise MalformedAnswer("getMe", "the result is not an object")
+        bot_id = _field("getMe", result, "id", int, None)
+        if bot_id is None:
+            raise MalformedAnswer("getMe", "the result has no id")
         return BotUser(
-            id=int(result["id"]), username=result.get("username"), first_name=result.get("first_name", "")
+            id=bot_id,
+            username=_field("getMe", result, "username", str, None),
+            first_name=_field("getMe", result, "first_name", str, ""),
         )
 
     async def get_webhook_info(self) -> WebhookInfo:
-        result = await self._call("getWebhookInfo", {})
-        if not isinstance(result, Mapping):
-            raise NetworkError("getWebhookInfo", "unexpected result")
-        return WebhookInfo.from_result(result)
+        return WebhookInfo.from_result(await self._call("getWebhookInfo", {}))
 
     async def set_webhook(self, params: SetWebhookParams) -> None:
         await self._call("setWebhook", params.fields(), certificate=params.certificate)
@@ -282,7 +311,7 @@ async def _read_capped(method: str, response: aiohttp.ClientResponse) -> bytes:
     return b"".join(chunks)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

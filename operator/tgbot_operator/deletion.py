@@ -95,6 +95,11 @@ async def finalize(
         return _retry_or_give_up(deps, meta, retry, redact(str(exc), token), events, at_least=exc.seconds)
     except BotApiError as exc:
         return _retry_or_give_up(deps, meta, retry, redact(str(exc), token), events)
+    except Exception:
+        # A bug must not skip the deletion timeout: kopf would retry forever, and the
+        # TelegramBot (and its namespace) would stay Terminating.
+        logger.exception("Unexpected error while deleting the webhook")
+        return _retry_or_give_up(deps, meta, retry, "unexpected error: see the operator log", events)
     events("Normal", "WebhookDeleted", f"Deleted the webhook {live.url}")
     logger.info("Deleted the webhook %s", live.url)
     return Done("deleted")

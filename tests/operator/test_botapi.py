@@ -14,6 +14,8 @@ from aiohttp import web
 from tgbot_operator.botapi import (
     BadRequest,
     BotApiClient,
+    BotApiError,
+    MalformedAnswer,
     NetworkError,
     NotFound,
     RetryAfter,
@@ -311,3 +313,97 @@ async def test_answers_that_are_no_bot_api_json_are_never_echoed(
     assert "db-0" not in str(info.value)
     assert "5432" not in str(info.value)
     assert "html" not in str(info.value).lower()
+
+
+# --- malformed answers: typed errors, never ValueError/KeyError/TypeError ------------------------
+
+
+def _ok(result: Any) -> dict[str, Any]:
+    return {"ok": True, "result": result}
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "payload"),
+    [
+        ("getMe", 200, "<html>Welcome to nginx!</html>"),
+        ("getMe", 200, "[1, 2, 3]"),
+        ("getMe", 200, _ok({"id": "12345", "username": "x"})),
+        ("getMe", 200, _ok({"id": True})),
+        ("getMe", 200, _ok({"id": 1.5})),
+        ("getMe", 200, _ok({"username": "no_id"})),
+        ("getMe", 200, _ok({"id": 1, "username": ["a"]})),
+        ("getMe", 200, _ok([{"id": 1}])),
+        ("getMe", 200, _ok(None)),
+        ("getWebhookInfo", 200, _ok({"url": "", "pending_update_count": "lots"})),
+        ("getWebhookInfo", 200, _ok({"url": 5})),
+        ("getWebhookInfo", 200, _ok({"url": "", "allowed_updates": [1, 2]})),
+        ("getWebhookInfo", 200, _ok({"url": "", "allowed_updates": "message"})),
+        ("getWebhookInfo", 200, _ok({"url": "", "has_custom_certificate": "yes"})),
+        ("getWebhookInfo", 200, _ok({"url": "", "last_error_date": "yesterday"})),
+        ("getWebhookInfo", 200, _ok({"url": "", "max_connections": {"n": 1}})),
+        ("getWebhookInfo", 200, _ok({"url": "x" * 100_000})),
+        ("getWebhookInfo", 200, _ok("not an object")),
+        ("getWebhookInfo", 400, {"ok": False, "error_code": "four hundred", "description": 7}),
+        ("getWebhookInfo", 429, {"ok": False, "error_code": 429, "parameters": {"retry_after": "soon"}}),
+        ("getWebhookInfo", 429, {"ok": False, "error_code": 429, "parameters": [1]}),
+        ("getWebhookInfo", 200, {"ok": False, "error_code": 200}),
+        ("getWebhookInfo", 200, {"ok": "true", "result": {}}),
+        ("deleteWebhook", 200, "\x00\xff garbage"),
+    ],
+)
+async def test_malformed_answers_raise_typed_errors(
+    fake: tuple[FakeBotApi, str], session: aiohttp.ClientSession, method: str, status: int, payload: Any
+) -> None:
+    api, url = fake
+    api.answers = [(status, payload)]
+    client = BotApiClient(session, url, TOKEN)
+    call = {
+        "getMe": client.get_me,
+        "getWebhookInfo": client.get_webhook_info,
+        "deleteWebhook": client.delete_webhook,
+    }[method]
+    # The old client raised bare ValueError, KeyError or TypeError here: pytest.raises lets them through.
+    with pytest.raises(BotApiError) as info:
+        await call()
+    assert TOKEN not in str(info.value)
+    assert len(str(info.value)) < 400
+
+
+async def test_retry_after_is_bounded(fake: tuple[FakeBotApi, str], session: aiohttp.ClientSession) -> None:
+    api, url = fake
+    api.answers = [(429, {"ok": False, "error_code": 429, "parameters": {"retry_after": 10**12}})]
+    with pytest.raises(RetryAfter) as info:
+        await BotApiClient(session, url, TOKEN).get_webhook_info()
+    assert info.value.seconds <= 3600
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_huge_answers_are_cut_off(chunked: bool, session: aiohttp.ClientSession) -> None:
+    sent = 0
+
+    async def huge(request: web.Request) -> web.StreamResponse:
+        nonlocal sent
+        response = web.StreamResponse()
+        if not chunked:
+            response.content_length = 64 * 1024 * 1024
+        await response.prepare(request)
+        await response.write(b'{"ok": true, "result": {"url": "')
+        chunk = b"x" * 65536
+        try:
+            for _ in range(1024):  # 64 MiB if the client read it all
+                await response.write(chunk)
+                sent += len(chunk)
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            pass
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", huge)
+    runner, url = await _serve(app)
+    try:
+        with pytest.raises(MalformedAnswer) as info:
+            await BotApiClient(session, url, TOKEN).get_webhook_info()
+    finally:
+        await runner.cleanup()
+    assert "larger than" in str(info.value)
+    assert sent < 16 * 1024 * 1024

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from tests.support import Cluster
 
@@ -125,3 +127,43 @@ async def test_deletion_with_a_missing_token_does_not_block(
     await kubectl(cluster, "delete", "tgbot", "nt", "-n", namespace, "--wait=false")
     await _gone(cluster, namespace, "nt", timeout=30)
     assert "WebhookLeft" in {e["reason"] for e in await events(cluster, namespace)}
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b'{"ok": true, "result": {"url": "", "pending_update_count": "lots", "id": "x"}}',
+        b"<html><body>502 Bad Gateway</body></html>",
+    ],
+)
+async def test_deletion_completes_against_a_server_answering_garbage(
+    cluster: Cluster, namespace: str, start_operator: OperatorFactory, garbage: bytes
+) -> None:
+    """A malformed answer used to raise a bare ValueError in the finalizer: kopf retried it forever,
+    past --deletion-timeout, and the TelegramBot (and its namespace) stayed Terminating."""
+    calls: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        calls.append(request.path.rpartition("/")[2])
+        return web.Response(body=garbage, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    try:
+        start_operator("--deletion-timeout", "6", allow=[url])
+        await apply(
+            cluster, namespace, token_secret("g-token", new_token(4006)), bot_manifest("g", url, "g-token")
+        )
+        bot = await wait_condition(cluster, namespace, "g", "Ready", "False", reason="MalformedAnswer")
+        assert "ValueError" not in json.dumps(bot)
+        await kubectl(cluster, "delete", "tgbot", "g", "-n", namespace, "--wait=false")
+        await _gone(cluster, namespace, "g", timeout=60)
+        assert "DeletionTimedOut" in {e["reason"] for e in await events(cluster, namespace)}
+        assert "getWebhookInfo" in calls or "getMe" in calls
+    finally:
+        await runner.cleanup()
