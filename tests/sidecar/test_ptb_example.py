@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from .conftest import REPO, MakeSidecar, update, wait_for
+
+TOKEN = "123456:PTB_example_TOKEN_never_in_the_logs_x"
 
 
 def load_ptb_bot() -> Any:
@@ -20,15 +25,27 @@ def load_ptb_bot() -> Any:
     return module
 
 
-async def test_ptb_bot_echoes_through_the_api(make_sidecar: MakeSidecar, bot_socket: Path):
+async def test_ptb_bot_answers_after_handling_and_never_logs_its_token(
+    make_sidecar: MakeSidecar,
+    bot_socket: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
     sent: list[dict[str, Any]] = []
+    release = asyncio.Event()
 
     async def bot_api(request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if method == "getMe":
-            result: dict[str, Any] = {"id": 1, "is_bot": True, "first_name": "Echo", "username": "echo_bot"}
+            result: dict[str, Any] = {
+                "id": 123456,
+                "is_bot": True,
+                "first_name": "Echo",
+                "username": "echo_bot",
+            }
         else:
             sent.append({"method": method, **dict(await request.post())})
+            await release.wait()  # the handler is still running while this waits
             result = {"message_id": 1, "date": 0, "chat": {"id": 4242, "type": "private"}, "text": "x"}
         return web.json_response({"ok": True, "result": result})
 
@@ -36,27 +53,36 @@ async def test_ptb_bot_echoes_through_the_api(make_sidecar: MakeSidecar, bot_soc
     api.router.add_post("/bot{token}/{method}", bot_api)
     api_runner = web.AppRunner(api, access_log=None)
     await api_runner.setup()
-    site = web.TCPSite(api_runner, "127.0.0.1", 0)
-    await site.start()
+    await web.TCPSite(api_runner, "127.0.0.1", 0).start()
     port = api_runner.addresses[0][1]
 
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("BOT_SOCKET", str(bot_socket))
+    monkeypatch.setenv("BOT_API_SERVER", f"http://127.0.0.1:{port}")
+    caplog.set_level(logging.DEBUG)  # the chattiest level: httpx would log every URL at INFO
+
+    import tgbot_ptb
+
     ptb = load_ptb_bot()
-    application = ptb.build_application("123456:TEST-token", f"http://127.0.0.1:{port}")
-    bot_runner = web.AppRunner(ptb.build_app(application), access_log=None)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(tgbot_ptb.serve(ptb.build_application(), stop=stop))
     try:
-        async with application:
-            await application.start()
-            await bot_runner.setup()
-            await web.UnixSite(bot_runner, str(bot_socket)).start()
-            running = await make_sidecar()
-            status, _, body = await running.post(update(1, "hi ptb"))
-            # Answered before handling: an empty 200, the echo goes out as an API call.
-            assert (status, body) == (200, b"")
-            await wait_for(lambda: len(sent) == 1)
-            assert sent[0]["method"] == "sendMessage"
-            assert (sent[0]["chat_id"], sent[0]["text"]) == ("4242", "hi ptb")
-            assert (await running.post(b"[]"))[0] == 400  # the sidecar's shape check
-            await bot_runner.cleanup()
-            await application.stop()
+        await wait_for(bot_socket.exists, timeout=10)
+        running = await make_sidecar()
+        answer = asyncio.create_task(running.post(update(1, "hi ptb")))
+        await wait_for(lambda: len(sent) == 1)
+        await asyncio.sleep(0.3)
+        assert not answer.done()  # no answer while the handler's sendMessage is in progress
+        release.set()
+        status, _, body = await answer
+        assert (status, body) == (200, b"{}")
+        assert sent[0]["method"] == "sendMessage"
+        assert (sent[0]["chat_id"], sent[0]["text"]) == ("4242", "hi ptb")
+        assert (await running.post(b"[]"))[0] == 400  # the sidecar's shape check
     finally:
+        stop.set()
+        await asyncio.wait_for(serving, 30)
         await api_runner.cleanup()
+    assert "getMe" in caplog.text  # PTB did log its calls...
+    assert TOKEN not in caplog.text  # ...and never the token
+    assert TOKEN.split(":", 1)[1] not in caplog.text
