@@ -12,7 +12,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar
 
 import aiohttp
@@ -146,12 +146,12 @@ def _field(method: str, result: Mapping[str, Any], key: str, kind: type[T], defa
 @dataclass(frozen=True)
 class SetWebhookParams:
     url: str
-    secret_token: str
+    secret_token: str = field(repr=False)
     max_connections: int
     allowed_updates: Sequence[str] | None
     drop_pending_updates: bool
     ip_address: str | None
-    certificate: bytes | None
+    certificate: bytes | None = field(repr=False)  # public, but long
 
     def fields(self) -> dict[str, Any]:
         """Every parameter but the certificate, as the Bot API names them."""

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from . import handlers
 from .kube import Kube, load_api_client
 from .metrics import Metrics
+from .redaction import SecretRegistry
 from .settings import OperatorSettings, parse_listen
 from .worker import Deps
 
@@ -100,12 +101,15 @@ def liveness_url(listen: str | None) -> str | None:
 def run(settings: OperatorSettings) -> None:
     from .logs import setup_logging
 
-    setup_logging(settings.log_level, settings.json_logs)
+    secrets = SecretRegistry()
+    setup_logging(settings.log_level, settings.json_logs, secrets)
     metrics = Metrics()
     if settings.metrics_listen:
         host, port = parse_listen(settings.metrics_listen)
         metrics.serve(host, port)
-    deps = Deps(settings=settings, kube=Kube(load_api_client(settings.kubeconfig)), metrics=metrics)
+    deps = Deps(
+        settings=settings, kube=Kube(load_api_client(settings.kubeconfig)), metrics=metrics, secrets=secrets
+    )
     registry = kopf.OperatorRegistry()
     handlers.register(registry, deps)
     scope: dict[str, Any] = (

@@ -72,6 +72,25 @@ async def finalize(
         events("Warning", "WebhookLeft", f"Cannot delete the webhook: {token.message}; it was left as it is")
         return Done(token.reason)
 
+    owner = f"{meta.get('uid')}/finalize"
+    deps.secrets.set(owner, token)
+    try:
+        return await _delete_webhook(deps, body, spec, server, token, events, logger, retry)
+    finally:
+        deps.secrets.drop(owner)
+
+
+async def _delete_webhook(
+    deps: Deps,
+    body: Mapping[str, Any],
+    spec: TelegramBotSpec,
+    server: str,
+    token: str,
+    events: EventSink,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    retry: int,
+) -> Done | RetryIn:
+    meta = body.get("metadata") or {}
     api = deps.bot_api(server, token)
     ours = {spec.webhook.url}
     registered_url = ((body.get("status") or {}).get("registration") or {}).get("url")

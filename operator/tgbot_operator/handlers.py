@@ -23,14 +23,15 @@ import kopf
 from . import names
 from .deletion import Done, finalize
 from .kube import Kube, connection_fields
+from .redaction import SecretRegistry
 from .worker import BotWorker, Deps, EventSink, EventType
 
 WORKER_KEY = "tgbot_worker"
 
 
-def kopf_events(body: kopf.Body) -> EventSink:
+def kopf_events(body: kopf.Body, secrets: SecretRegistry) -> EventSink:
     def post(type_: EventType, reason: str, message: str) -> None:
-        kopf.event(body, type=type_, reason=reason, message=message[:1000])
+        kopf.event(body, type=type_, reason=reason, message=secrets.redact(message)[:1000])
 
     return post
 
@@ -83,7 +84,7 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
         logger: logging.Logger | logging.LoggerAdapter[Any],
         **_: Any,
     ) -> None:
-        worker = BotWorker(deps, body=body, logger=logger, events=kopf_events(body))
+        worker = BotWorker(deps, body=body, logger=logger, events=kopf_events(body, deps.secrets))
         memo[WORKER_KEY] = worker
 
         async def relay_stop() -> None:
@@ -119,7 +120,9 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(30.0):
                     await worker.wait_done()
-        outcome = await finalize(deps=deps, body=body, events=kopf_events(body), logger=logger, retry=retry)
+        outcome = await finalize(
+            deps=deps, body=body, events=kopf_events(body, deps.secrets), logger=logger, retry=retry
+        )
         if isinstance(outcome, Done):
             logger.info("Finalized: %s", outcome.summary)
             return

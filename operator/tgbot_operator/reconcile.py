@@ -33,7 +33,7 @@ class Observation:
     generation: int | None
     spec: TelegramBotSpec | Problem
     server: str
-    token: str | Problem
+    token: str | Problem = field(repr=False)
     webhook_secret: WebhookSecretState | Problem | None  # None: absent; Problem: not ours
     custom_certificate: bytes | Problem | None  # certificate.mode=Secret only
     rotate_request: str | None  # the tgbot.dev/rotate-secret-token annotation

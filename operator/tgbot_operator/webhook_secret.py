@@ -11,7 +11,7 @@ import ipaddress
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -66,10 +66,10 @@ class RotationPhase(enum.StrEnum):
 class WebhookSecretState:
     """What the operator reads back from the generated Secret (decoded)."""
 
-    secret_token: str | None
-    previous_secret_token: str | None
-    tls_crt: bytes | None
-    tls_key: bytes | None
+    secret_token: str | None = field(repr=False)
+    previous_secret_token: str | None = field(repr=False)
+    tls_crt: bytes | None = field(repr=False)  # public, but long
+    tls_key: bytes | None = field(repr=False)
     phase: RotationPhase
     phase_since: datetime | None
     rotated_at: datetime | None

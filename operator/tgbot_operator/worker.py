@@ -55,7 +55,7 @@ from .reconcile import (
     Wait,
     decide,
 )
-from .redaction import redact
+from .redaction import SecretRegistry, redact
 from .registration import Registration
 from .servers import AllowedServers
 from .settings import OperatorSettings
@@ -93,6 +93,7 @@ class Deps:
     kube: KubeApi
     metrics: Metrics
     http: aiohttp.ClientSession | None = None  # set on operator startup
+    secrets: SecretRegistry = field(default_factory=SecretRegistry)  # masked in logs and Events
     clock: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.SystemRandom)
     make_secret_token: Callable[[], str] = generate_secret_token
@@ -292,6 +293,7 @@ class BotWorker:
                     until = await self.run_pass()
                 await self._sleep(until)
         finally:
+            self.deps.secrets.drop(self.uid)
             self.deps.metrics.bots.dec()
             if self._ready:
                 self.deps.metrics.ready.dec()
@@ -389,6 +391,15 @@ class BotWorker:
                     f'Secret "{self.secret_name}" exists and is not controlled by this TelegramBot; '
                     "delete or rename it",
                 )
+        self.deps.secrets.set(
+            self.uid,
+            token if isinstance(token, str) else None,
+            *(
+                (webhook_secret.secret_token, webhook_secret.previous_secret_token)
+                if isinstance(webhook_secret, WebhookSecretState)
+                else ()
+            ),
+        )
         return Observation(
             now=now,
             generation=meta.get("generation"),
