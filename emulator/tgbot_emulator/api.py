@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from aiohttp import hdrs, web
 
 from .appkeys import CONFIG, GLOBAL_LIMIT, STATE
 from .errors import NOT_FOUND, UNAUTHORIZED, ApiError, too_many_requests
 from .faults import Fault
-from .methods import CallContext, execute, stored_params
+from .methods import METHODS, CallContext, execute, loggable_method, stored_params
 from .params import Params, parse_body
 from .state import Bot, EmulatorState
 
@@ -33,9 +34,17 @@ async def handle_method(request: web.Request) -> web.StreamResponse:
     if bot is None:
         return error_response(UNAUTHORIZED)
     method = request.match_info["method"]
+    if method.lower() not in METHODS:
+        # An unknown name is user input: keep it token-free everywhere it is recorded.
+        method = loggable_method(method, bot.token)
     try:
         params: Params = dict(request.query)
         params.update(parse_body(request.headers.get(hdrs.CONTENT_TYPE, ""), await request.read()))
+    except web.HTTPRequestEntityTooLarge:
+        # Telegram's answer to a body over its upload limit (50 MB here too).
+        too_large = ApiError(413, "Request Entity Too Large")
+        state.record_call(bot, method, {}, too_large.code, "api", too_large.description)
+        return error_response(too_large)
     except ApiError as error:
         state.record_call(bot, method, {}, error.code, "api", error.description)
         return error_response(error)
@@ -65,7 +74,7 @@ def _fault_response(
         state.record_call(bot, method, stored, 502, "api", "fault: 502 Bad Gateway")
         return web.Response(status=502, text=_BAD_GATEWAY_HTML, content_type="text/html")
     error = (
-        too_many_requests(fault.retry_after if fault.retry_after is not None else 1)
+        too_many_requests(fault.answer_retry_after(time.monotonic()))
         if fault.kind == "429"
         else ApiError(500, "Internal Server Error")
     )

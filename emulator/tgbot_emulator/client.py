@@ -42,6 +42,14 @@ class EmulatorClient:
             session, self._session = self._session, None
             await session.close()
 
+    async def _request_bytes(self, path: str) -> bytes:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, trust_env=False)
+        async with self._session.get(f"{self.base_url}/_emulator{path}") as response:
+            if response.status >= 400:
+                raise EmulatorClientError(response.status, await response.json(content_type=None))
+            return await response.read()
+
     async def _request(
         self,
         method: str,
@@ -142,9 +150,13 @@ class EmulatorClient:
         method: str | None = None,
         bot_id: int | None = None,
         retry_after: int | None = None,
+        for_seconds: float | None = None,
     ) -> None:
+        """The next ``count`` matching calls fail; with ``for_seconds``, every matching call
+        fails for that long (a flood wait, ``retry_after`` counting down)."""
         body: dict[str, Any] = {"kind": kind, "count": count}
-        for key, value in (("method", method), ("bot_id", bot_id), ("retry_after", retry_after)):
+        optional = (("method", method), ("bot_id", bot_id), ("retry_after", retry_after))
+        for key, value in (*optional, ("for_seconds", for_seconds)):
             if value is not None:
                 body[key] = value
         await self._request("POST", "/faults", body)
@@ -154,3 +166,71 @@ class EmulatorClient:
 
     async def faults(self) -> list[dict[str, Any]]:
         return cast(list[dict[str, Any]], await self._request("GET", "/faults"))
+
+    # -- conversations -----------------------------------------------------------
+
+    async def press_button(
+        self,
+        bot_id: int,
+        message_id: int,
+        *,
+        callback_data: str | None = None,
+        text: str | None = None,
+        chat_id: int | None = None,
+        user_id: int | None = None,
+        first_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Press an inline button of a bot message (by callback_data or by its text).
+
+        Returns ``{"update_id", "update", "callback_query_id"}``; the bot's
+        answerCallbackQuery shows up in :meth:`callback_queries`.
+        """
+        body: dict[str, Any] = {"message_id": message_id}
+        optional = (
+            ("callback_data", callback_data),
+            ("text", text),
+            ("chat_id", chat_id),
+            ("user_id", user_id),
+            ("first_name", first_name),
+        )
+        body.update({key: value for key, value in optional if value is not None})
+        return cast(dict[str, Any], await self._request("POST", f"/bots/{bot_id}/press", body))
+
+    async def send_command(
+        self,
+        bot_id: int,
+        command: str,
+        args: str | None = None,
+        *,
+        mention: bool = False,
+        chat_id: int | None = None,
+        user_id: int | None = None,
+        first_name: str | None = None,
+    ) -> int:
+        """A user sends ``/command [args]`` (``/command@bot`` with mention); returns the update_id."""
+        body: dict[str, Any] = {"command": command, "mention": mention}
+        optional = (("args", args), ("chat_id", chat_id), ("user_id", user_id), ("first_name", first_name))
+        body.update({key: value for key, value in optional if value is not None})
+        answer = await self._request("POST", f"/bots/{bot_id}/commands", body)
+        return int(answer["update_id"])
+
+    async def chats(self, bot_id: int) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], await self._request("GET", f"/bots/{bot_id}/chats"))
+
+    async def transcript(self, bot_id: int, chat_id: int) -> list[dict[str, Any]]:
+        """Every message of a chat, users' and the bot's, as it is now (edited, deleted flags)."""
+        path = f"/bots/{bot_id}/chats/{chat_id}/messages"
+        return cast(list[dict[str, Any]], await self._request("GET", path))
+
+    async def callback_queries(self, bot_id: int) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], await self._request("GET", f"/bots/{bot_id}/callback-queries"))
+
+    async def files(self, bot_id: int) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], await self._request("GET", f"/bots/{bot_id}/files"))
+
+    async def file_content(self, bot_id: int, file_id: str) -> bytes:
+        return await self._request_bytes(f"/bots/{bot_id}/files/{file_id}")
+
+    async def profile(self, bot_id: int) -> dict[str, Any]:
+        """Commands per scope and language, names, descriptions, menu buttons, admin rights."""
+        return cast(dict[str, Any], await self._request("GET", f"/bots/{bot_id}/profile"))

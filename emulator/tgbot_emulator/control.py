@@ -2,88 +2,54 @@
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
+from . import control_chat
 from .appkeys import CONFIG, STATE
+from .control_common import PREFIX, Body, bot_of, error, read_body
 from .faults import Fault
-from .state import Bot, BotConflictError, bot_id_of
+from .state import BotConflictError, bot_id_of
 from .views import bot_view, call_view, delivery_view, webhook_view
 
-PREFIX = "/_emulator"
 
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AddBot(_Body):
+class AddBot(Body):
     token: str
     username: str
     first_name: str | None = None
 
 
-class ReplaceToken(_Body):
+class ReplaceToken(Body):
     token: str
 
 
-class UserMessage(_Body):
+class UserMessage(Body):
     text: str
     chat_id: int | None = None
     user_id: int | None = None
     first_name: str | None = None
 
 
-class InjectUpdate(_Body):
+class InjectUpdate(Body):
     update: dict[str, Any]
 
 
-class WaitDelivered(_Body):
+class WaitDelivered(Body):
     update_ids: list[int]
     timeout: float = Field(default=30.0, ge=0)
 
 
-class AddFault(_Body):
+class AddFault(Body):
     kind: Literal["429", "500", "502", "drop"]
     count: int = Field(default=1, ge=1)
     method: str | None = None
     bot_id: int | None = None
     retry_after: int | None = Field(default=None, ge=0)
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"ok": False, "error": message}, status=status)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _json_error(exc_type: type[web.HTTPError], message: str) -> web.HTTPError:
-    return exc_type(text=json.dumps({"ok": False, "error": message}), content_type="application/json")
-
-
-async def _body(request: web.Request, model: type[M]) -> M:
-    try:
-        return model.model_validate_json(await request.read() or b"{}")
-    except ValidationError as exc:
-        # Field names and messages only: input values may be tokens.
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise _json_error(web.HTTPBadRequest, f"invalid request: {detail}") from None
-
-
-def _bot(request: web.Request) -> Bot:
-    try:
-        bot_id = int(request.match_info["bot_id"])
-    except ValueError:
-        bot_id = -1
-    bot = request.app[STATE].bots.get(bot_id)
-    if bot is None:
-        raise _json_error(web.HTTPNotFound, "unknown bot")
-    return bot
+    # A flood wait: every matching call fails for this long, retry_after counting down.
+    for_seconds: float | None = Field(default=None, gt=0)
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -108,58 +74,58 @@ async def list_bots(request: web.Request) -> web.Response:
 
 
 async def add_bot(request: web.Request) -> web.Response:
-    body = await _body(request, AddBot)
+    body = await read_body(request, AddBot)
     try:
         bot_id_of(body.token)
         bot = request.app[STATE].add_bot(body.token, body.username, body.first_name)
     except ValueError:
-        return _error(400, "a bot token looks like <digits>:<secret>")
+        return error(400, "a bot token looks like <digits>:<secret>")
     except BotConflictError as exc:
-        return _error(409, str(exc))
+        return error(409, str(exc))
     return web.json_response(bot_view(bot))
 
 
 async def get_bot(request: web.Request) -> web.Response:
-    return web.json_response(bot_view(_bot(request)))
+    return web.json_response(bot_view(bot_of(request)))
 
 
 async def replace_token(request: web.Request) -> web.Response:
-    bot = _bot(request)
-    body = await _body(request, ReplaceToken)
+    bot = bot_of(request)
+    body = await read_body(request, ReplaceToken)
     try:
         request.app[STATE].replace_token(bot.id, body.token)
     except (ValueError, BotConflictError) as exc:
-        return _error(400, str(exc))
+        return error(400, str(exc))
     return web.json_response(bot_view(bot))
 
 
 async def send_user_message(request: web.Request) -> web.Response:
-    bot = _bot(request)
-    body = await _body(request, UserMessage)
+    bot = bot_of(request)
+    body = await read_body(request, UserMessage)
     record = request.app[STATE].user_message(bot, body.text, body.chat_id, body.user_id, body.first_name)
     return web.json_response({"update_id": record.update_id, "update": record.payload})
 
 
 async def inject_update(request: web.Request) -> web.Response:
-    bot = _bot(request)
-    body = await _body(request, InjectUpdate)
+    bot = bot_of(request)
+    body = await read_body(request, InjectUpdate)
     try:
         record = request.app[STATE].inject_update(bot, body.update)
     except ValueError as exc:
-        return _error(400, str(exc))
+        return error(400, str(exc))
     return web.json_response({"update_id": record.update_id, "update": record.payload})
 
 
 async def list_updates(request: web.Request) -> web.Response:
-    return web.json_response([record.as_dict() for record in _bot(request).updates.values()])
+    return web.json_response([record.as_dict() for record in bot_of(request).updates.values()])
 
 
 async def sent_messages(request: web.Request) -> web.Response:
-    return web.json_response([sent.as_dict() for sent in _bot(request).sent])
+    return web.json_response([sent.sent_view() for sent in bot_of(request).messages.sent()])
 
 
 async def calls(request: web.Request) -> web.Response:
-    bot = _bot(request)
+    bot = bot_of(request)
     method = request.query.get("method", "").lower()
     reveal = _flag(request, "reveal_secrets")
     return web.json_response(
@@ -168,26 +134,26 @@ async def calls(request: web.Request) -> web.Response:
 
 
 async def webhook(request: web.Request) -> web.Response:
-    return web.json_response(webhook_view(_bot(request), _flag(request, "reveal_secrets")))
+    return web.json_response(webhook_view(bot_of(request), _flag(request, "reveal_secrets")))
 
 
 async def deliveries(request: web.Request) -> web.Response:
-    return web.json_response([delivery_view(a) for a in _bot(request).deliveries])
+    return web.json_response([delivery_view(a) for a in bot_of(request).deliveries])
 
 
 async def wait_delivered(request: web.Request) -> web.Response:
-    bot = _bot(request)
-    body = await _body(request, WaitDelivered)
+    bot = bot_of(request)
+    body = await read_body(request, WaitDelivered)
     state = request.app[STATE]
     unknown = [u for u in body.update_ids if u not in bot.updates]
     if unknown:
-        return _error(404, f"unknown update ids: {unknown}")
+        return error(404, f"unknown update ids: {unknown}")
     deadline = time.monotonic() + body.timeout
     while True:
         records = [bot.updates[u] for u in body.update_ids]
         dropped = [r.update_id for r in records if r.state == "dropped"]
         if dropped:
-            return _error(409, f"dropped, will never be delivered: {dropped}")
+            return error(409, f"dropped, will never be delivered: {dropped}")
         waiting = [r.update_id for r in records if r.state != "delivered"]
         if not waiting:
             return web.json_response({"ok": True, "delivered": body.update_ids})
@@ -198,8 +164,9 @@ async def wait_delivered(request: web.Request) -> web.Response:
 
 
 async def add_fault(request: web.Request) -> web.Response:
-    body = await _body(request, AddFault)
-    request.app[STATE].faults.add(Fault(body.kind, body.count, body.method, body.bot_id, body.retry_after))
+    body = await read_body(request, AddFault)
+    fault = Fault(body.kind, body.count, body.method, body.bot_id, body.retry_after, body.for_seconds)
+    request.app[STATE].faults.add(fault)
     return web.json_response({"ok": True})
 
 
@@ -217,6 +184,7 @@ async def list_faults(request: web.Request) -> web.Response:
                 "method": f.method,
                 "bot_id": f.bot_id,
                 "retry_after": f.retry_after,
+                "for_seconds": f.for_seconds,
             }
             for f in request.app[STATE].faults.snapshot()
         ]
@@ -243,3 +211,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get(PREFIX + "/faults", list_faults)
     r.add_post(PREFIX + "/faults", add_fault)
     r.add_delete(PREFIX + "/faults", clear_faults)
+    control_chat.add_routes(app)

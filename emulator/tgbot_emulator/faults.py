@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,6 +18,22 @@ class Fault:
     method: str | None = None  # lower-cased Bot API method; None matches any
     bot_id: int | None = None
     retry_after: int | None = None
+    # Set: a flood wait. From the first matching call on, every matching call fails for
+    # this many seconds (count is ignored) and a 429's retry_after counts down, as
+    # Telegram's does (setMyName answers "retry after" thousands of seconds).
+    for_seconds: float | None = None
+    started_at: float | None = None
+
+    def remaining_seconds(self, now: float) -> float:
+        if self.for_seconds is None or self.started_at is None:
+            return 0.0
+        return self.started_at + self.for_seconds - now
+
+    def answer_retry_after(self, now: float) -> int:
+        """retry_after for this answer: the remaining flood wait, else the fixed value (default 1)."""
+        if self.for_seconds is not None:
+            return max(1, math.ceil(self.remaining_seconds(now)))
+        return self.retry_after if self.retry_after is not None else 1
 
     def matches(self, bot_id: int, method: str) -> bool:
         return (self.method is None or self.method == method.lower()) and (
@@ -38,12 +56,21 @@ class FaultQueue:
         self._faults.clear()
 
     def take(self, bot_id: int, method: str) -> Fault | None:
-        for fault in self._faults:
-            if fault.matches(bot_id, method):
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
-                return fault
+        now = time.monotonic()
+        for fault in list(self._faults):
+            if not fault.matches(bot_id, method):
+                continue
+            if fault.for_seconds is not None:
+                if fault.started_at is None:
+                    fault.started_at = now
+                if fault.remaining_seconds(now) > 0:
+                    return fault
+                self._faults.remove(fault)
+                continue
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self._faults.remove(fault)
+            return fault
         return None
 
     def snapshot(self) -> list[Fault]:

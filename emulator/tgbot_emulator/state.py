@@ -2,19 +2,32 @@
 
 Plain data and bookkeeping only: no HTTP here. Every mutation fires
 :attr:`EmulatorState.changed` so delivery workers and waiters re-check.
+The records live in :mod:`records`, a bot in :mod:`bots`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from .bots import HISTORY_LIMIT, Bot, bot_id_of
 from .faults import FaultQueue
+from .messages import ChatMessage
 from .pulse import Pulse
+from .records import (
+    CallbackQueryRecord,
+    CallRecord,
+    Certificate,
+    DeliveryAttempt,
+    UpdateRecord,
+    UpdateStateName,
+    Via,
+    Webhook,
+)
 from .updates import (
     DEFAULT_USER_ID,
+    USER_MESSAGE_KINDS,
+    command_entities,
     is_allowed,
     make_chat,
     make_message,
@@ -23,183 +36,25 @@ from .updates import (
     update_type,
 )
 
-UpdateStateName = Literal["pending", "delivered", "dropped"]
-Via = Literal["api", "webhook_reply"]
-
-# History lists are bounded so a long-running demo can't grow without limit.
-HISTORY_LIMIT = 10_000
+__all__ = [
+    "HISTORY_LIMIT",
+    "Bot",
+    "BotConflictError",
+    "CallRecord",
+    "CallbackQueryRecord",
+    "Certificate",
+    "DeliveryAttempt",
+    "EmulatorState",
+    "UpdateRecord",
+    "UpdateStateName",
+    "Via",
+    "Webhook",
+    "bot_id_of",
+]
 
 
 class BotConflictError(Exception):
     """A bot id or token is already in use by another bot."""
-
-
-@dataclass(frozen=True)
-class Certificate:
-    filename: str
-    pem: bytes
-    sha256: str
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """Immutable: a change replaces the object, so workers can tell old from new."""
-
-    url: str
-    secret_token: str | None
-    certificate: Certificate | None
-    ip_address: str | None
-    max_connections: int
-    generation: int
-    set_at: float
-
-
-@dataclass
-class UpdateRecord:
-    update_id: int
-    payload: dict[str, Any]
-    kind: str
-    key: str
-    created_at: float
-    state: UpdateStateName = "pending"
-    attempts: int = 0
-    delivered_via: str | None = None
-    dropped_reason: str | None = None
-    # Retry bookkeeping for webhook delivery (monotonic clock).
-    next_attempt_at: float = 0.0
-    backoff: float = 0.0
-    backoff_generation: int = -1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "update_id": self.update_id,
-            "type": self.kind,
-            "state": self.state,
-            "attempts": self.attempts,
-            "delivered_via": self.delivered_via,
-            "dropped_reason": self.dropped_reason,
-            "created_at": self.created_at,
-            "update": self.payload,
-        }
-
-
-@dataclass
-class CallRecord:
-    method: str
-    params: dict[str, Any]
-    at: float
-    status: int | None
-    via: Via
-    description: str | None = None
-
-
-@dataclass
-class DeliveryAttempt:
-    update_id: int
-    attempt: int
-    at: float
-    url: str
-    status: int | None
-    error: str | None
-    duration_ms: float
-
-
-@dataclass
-class SentMessage:
-    message: dict[str, Any]
-    via: Via
-    reply_to_update_id: int | None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "chat_id": self.message["chat"]["id"],
-            "text": self.message.get("text"),
-            "message_id": self.message["message_id"],
-            "date": self.message["date"],
-            "via": self.via,
-            "message": self.message,
-        }
-        if self.reply_to_update_id is not None:
-            out["reply_to_update_id"] = self.reply_to_update_id
-        return out
-
-
-@dataclass
-class Bot:
-    id: int
-    token: str
-    username: str
-    first_name: str
-    revoked_tokens: set[str] = field(default_factory=set)
-    webhook: Webhook | None = None
-    # None = Telegram's default set; a list only when the bot asked for one.
-    allowed_updates: list[str] | None = None
-    last_error_date: int | None = None
-    last_error_message: str | None = None
-    drop_pending_updates_applied: bool = False
-    # Monotonic time of the last setWebhook that set or changed the webhook (rate limit).
-    last_webhook_change_at: float | None = None
-    webhook_generation: int = 0
-    next_update_id: int = 1
-    updates: dict[int, UpdateRecord] = field(default_factory=dict)
-    calls: deque[CallRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
-    deliveries: deque[DeliveryAttempt] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
-    sent: deque[SentMessage] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
-    chats: dict[int, dict[str, Any]] = field(default_factory=dict)
-    users: dict[int, dict[str, Any]] = field(default_factory=dict)
-    last_message_id: dict[int, int] = field(default_factory=dict)
-    # Pending updates indexed per ordering key (each in update_id order), so delivery
-    # finds a chat's next update without scanning the whole history.
-    pending_by_key: dict[str, dict[int, UpdateRecord]] = field(default_factory=dict)
-    pending_total: int = 0
-
-    @property
-    def user(self) -> dict[str, Any]:
-        """The bot as a Telegram User object."""
-        return {"id": self.id, "is_bot": True, "first_name": self.first_name, "username": self.username}
-
-    def pending(self) -> list[UpdateRecord]:
-        records = [r for by_id in self.pending_by_key.values() for r in by_id.values()]
-        return sorted(records, key=lambda r: r.update_id)
-
-    def pending_count(self) -> int:
-        return self.pending_total
-
-    def pending_keys(self) -> list[str]:
-        return list(self.pending_by_key)
-
-    def head_pending(self, key: str) -> UpdateRecord | None:
-        """The oldest pending update of one ordering key."""
-        by_id = self.pending_by_key.get(key)
-        return next(iter(by_id.values())) if by_id else None
-
-    def track_pending(self, record: UpdateRecord) -> None:
-        self.pending_by_key.setdefault(record.key, {})[record.update_id] = record
-        self.pending_total += 1
-
-    def settle(self, record: UpdateRecord, state: UpdateStateName) -> bool:
-        """Move a pending record to a final state; False if it was not pending."""
-        if record.state != "pending":
-            return False
-        record.state = state
-        by_id = self.pending_by_key.get(record.key)
-        if by_id is not None and by_id.pop(record.update_id, None) is not None:
-            self.pending_total -= 1
-            if not by_id:
-                del self.pending_by_key[record.key]
-        return True
-
-    def next_message_id(self, chat_id: int) -> int:
-        value = self.last_message_id.get(chat_id, 0) + 1
-        self.last_message_id[chat_id] = value
-        return value
-
-
-def bot_id_of(token: str) -> int:
-    head, sep, _ = token.partition(":")
-    if not sep or not head.isdigit():
-        raise ValueError("a bot token looks like <digits>:<secret>")
-    return int(head)
 
 
 class EmulatorState:
@@ -264,6 +119,10 @@ class EmulatorState:
         bot.updates[record.update_id] = record
         bot.track_pending(record)
         self._remember_chat(bot, body.get(kind))
+        if kind in USER_MESSAGE_KINDS and isinstance(body.get(kind), dict):
+            self._remember_user_message(bot, body[kind], record.update_id)
+        if kind == "callback_query" and isinstance(body.get(kind), dict):
+            self._remember_callback_query(bot, body[kind], record.update_id)
         self.changed.fire()
         return record
 
@@ -282,7 +141,38 @@ class EmulatorState:
         user = make_user(user_id, first_name)
         chat = bot.chats.get(chat_id) if chat_id < 0 else None
         message = make_message(bot.next_message_id(chat_id), chat or make_chat(chat_id, user), user, text)
+        # Telegram marks commands in what users type; bots' command filters rely on it.
+        entities = command_entities(text)
+        if entities:
+            message["entities"] = entities
         return self.inject_update(bot, {"message": message})
+
+    def _remember_callback_query(self, bot: Bot, query: dict[str, Any], update_id: int) -> None:
+        """A callback query in any update can be answered once, as in Telegram."""
+        query_id = query.get("id")
+        if not isinstance(query_id, str) or not query_id:
+            return
+        raw_message, raw_sender = query.get("message"), query.get("from")
+        message: dict[str, Any] = raw_message if isinstance(raw_message, dict) else {}
+        sender: dict[str, Any] = raw_sender if isinstance(raw_sender, dict) else {}
+        record = CallbackQueryRecord(
+            id=query_id,
+            update_id=update_id,
+            chat_id=int(message.get("chat", {}).get("id", 0) or 0),
+            message_id=int(message.get("message_id", 0) or 0),
+            data=str(query.get("data") or ""),
+            user_id=int(sender.get("id", 0) or 0),
+            created_at=time.time(),
+        )
+        bot.remember_callback_query(record)
+
+    def _remember_user_message(self, bot: Bot, message: dict[str, Any], update_id: int) -> None:
+        chat = message.get("chat")
+        if not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
+            return
+        if not isinstance(message.get("message_id"), int) or "date" not in message:
+            return
+        bot.messages.add(ChatMessage(message, from_bot=False, update_id=update_id))
 
     def _remember_chat(self, bot: Bot, body: Any) -> None:
         """Keep chats and message ids seen in updates so replies look consistent."""
@@ -382,6 +272,22 @@ class EmulatorState:
 
     def record_sent(
         self, bot: Bot, message: dict[str, Any], via: Via, reply_to_update_id: int | None
-    ) -> None:
-        bot.sent.append(SentMessage(message, via, reply_to_update_id))
+    ) -> ChatMessage:
+        entry = bot.messages.add(ChatMessage(message, True, via, reply_to_update_id))
+        self.changed.fire()
+        return entry
+
+    def record_edit(self, entry: ChatMessage, changes: dict[str, Any]) -> None:
+        """Apply an edit in place: the transcript shows the message as it is now."""
+        for key, value in changes.items():
+            if value is None:
+                entry.message.pop(key, None)
+            else:
+                entry.message[key] = value
+        entry.message["edit_date"] = int(time.time())
+        entry.edited = True
+        self.changed.fire()
+
+    def record_delete(self, entry: ChatMessage) -> None:
+        entry.deleted = True
         self.changed.fire()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -37,6 +38,13 @@ NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction
 DEFAULT_UPDATE_TYPES = frozenset(UPDATE_TYPES) - NOT_BY_DEFAULT
 
 DEFAULT_USER_ID = 100_000_001
+
+# Update fields whose payload is a new message in a chat (kept in the bot's message store).
+USER_MESSAGE_KINDS = frozenset({"message", "channel_post", "business_message"})
+
+# A bot command as Telegram detects it: "/" + up to 32 of [A-Za-z0-9_], optionally @botname,
+# at the start of the text or after whitespace.
+_COMMAND = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![A-Za-z0-9_@/])")
 
 
 def update_type(update: dict[str, Any]) -> str:
@@ -107,3 +115,16 @@ def make_message(
         "date": int(time.time()) if date is None else date,
         "text": text,
     }
+
+
+def utf16_length(text: str) -> int:
+    """Entity offsets and lengths count UTF-16 code units, as in the Bot API."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def command_entities(text: str) -> list[dict[str, Any]]:
+    """The bot_command entities Telegram would attach to a message with this text."""
+    return [
+        {"type": "bot_command", "offset": utf16_length(text[: m.start()]), "length": utf16_length(m.group())}
+        for m in _COMMAND.finditer(text)
+    ]

@@ -209,7 +209,6 @@ async def test_send_message_errors(api: BotApi) -> None:
 
 async def test_harmless_methods_return_true(api: BotApi) -> None:
     assert await api.ok("sendChatAction", chat_id=1, action="typing") is True
-    assert await api.ok("answerCallbackQuery", callback_query_id="abc") is True
     assert await api.ok("logOut") is True
     assert await api.ok("close") is True
 
