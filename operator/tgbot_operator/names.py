@@ -25,6 +25,8 @@ SECRET_TOKEN_KEY: Final = "secret-token"
 PREVIOUS_SECRET_TOKEN_KEY: Final = "previous-secret-token"
 TLS_CERT_KEY: Final = "tls.crt"
 TLS_KEY_KEY: Final = "tls.key"
+#: The key of ``status.bot.identityHash`` (an HMAC): kept here, never in status.
+IDENTITY_KEY_KEY: Final = "identity-key"
 
 # Labels and annotations on the generated Secret.
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"

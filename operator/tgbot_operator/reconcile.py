@@ -6,13 +6,20 @@ asks :func:`decide` for one action, performs it, and asks again, until the answe
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .botapi import BotUser, SetWebhookParams, WebhookInfo
 from .model import TelegramBotSpec
 from .registration import Registration, desired_params, drift, fingerprint, rejected_with_401_since
-from .webhook_secret import RotationPhase, WebhookSecretState, certificate_renewal_reason, sha256_hex
+from .webhook_secret import (
+    RotationPhase,
+    WebhookSecretState,
+    certificate_renewal_reason,
+    identity_mac,
+    sha256_hex,
+)
 
 # --- inputs -----------------------------------------------------------------------------------
 
@@ -76,6 +83,8 @@ class Memory:
     consecutive_failures: int = 0
     last_401_repair_at: datetime | None = None
     next_live_check: datetime | None = None
+    #: ``status.bot.identityHash`` as a previous worker wrote it, until checked against the token.
+    status_identity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,11 @@ class CreateWebhookSecret:
     """Create ``<name>-webhook`` (or refill it when its secret token is gone)."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class AddIdentityKey:
+    """Add the identityHash key to a Secret written before it existed (keeps everything else)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +164,7 @@ Action = (
     Wait
     | GetMe
     | CreateWebhookSecret
+    | AddIdentityKey
     | RenewCertificate
     | DropCertificate
     | StartRotation
@@ -182,6 +197,30 @@ def desired(obs: Observation) -> tuple[SetWebhookParams, str] | None:
     params = desired_params(obs.spec, secret.registered_token, certificate)
     assert obs.identity is not None
     return params, fingerprint(params, obs.identity)
+
+
+def identity_hash(obs: Observation) -> str | None:
+    """``status.bot.identityHash`` for this observation (None until the Secret holds its key)."""
+    secret = obs.webhook_secret
+    identity = obs.identity
+    if not isinstance(secret, WebhookSecretState) or not secret.identity_key or identity is None:
+        return None
+    return identity_mac(secret.identity_key, identity)
+
+
+def adopt_status_identity(obs: Observation, mem: Memory) -> None:
+    """Trust the bot identity a previous worker left in status when its identityHash matches the
+    token read now: a restart then needs no getMe. Otherwise forget it (getMe runs)."""
+    if mem.status_identity is None or mem.me is None or mem.me_token_hash is not None:
+        return
+    expected = identity_hash(obs)
+    if expected is None:
+        return  # no token or no Secret yet: decide() waits or creates it; look again next pass
+    if hmac.compare_digest(expected, mem.status_identity):
+        mem.me_token_hash = obs.token_hash
+    else:
+        mem.me = None
+    mem.status_identity = None
 
 
 def rotation_due(obs: Observation, secret: WebhookSecretState) -> StartRotation | datetime | None:
@@ -223,6 +262,8 @@ def decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
         return CreateWebhookSecret("it does not exist")
     if not secret.secret_token:
         return CreateWebhookSecret("it has no secret token")
+    if not secret.identity_key:
+        return AddIdentityKey()
     mode = spec.webhook.certificate.mode
     if mode == "SelfSigned":
         why = certificate_renewal_reason(secret.tls_crt, secret.tls_key, spec.webhook.host, now)

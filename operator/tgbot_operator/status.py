@@ -10,7 +10,7 @@ from . import names
 from .botapi import WebhookInfo
 from .conditions import Condition, merge_conditions, rfc3339
 from .model import TelegramBotSpec
-from .reconcile import Memory, Observation, Problem, desired
+from .reconcile import Memory, Observation, Problem, desired, identity_hash
 from .registration import drift
 from .webhook_secret import WebhookSecretState
 
@@ -109,12 +109,10 @@ def build_status(
         "webhookSecretName": secret_name,
     }
     if mem.me is not None and mem.me_token_hash == obs.token_hash:
-        status["bot"] = {
-            "id": mem.me.id,
-            "username": mem.me.username or "",
-            "mention": _mention(mem),
-            "identityHash": f"sha256:{mem.me_token_hash}",
-        }
+        status["bot"] = {"id": mem.me.id, "username": mem.me.username or "", "mention": _mention(mem)}
+        keyed = identity_hash(obs)
+        if keyed is not None:
+            status["bot"]["identityHash"] = keyed
     if mem.live is not None and mem.live_at is not None:
         status["webhook"] = live_status(mem.live, mem.live_at)
     status.update(build_status_registration(mem))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import ipaddress
 import re
 import secrets
@@ -37,6 +38,23 @@ def generate_secret_token(length: int = SECRET_TOKEN_LENGTH) -> str:
 
 def is_valid_secret_token(value: str) -> bool:
     return bool(_SECRET_TOKEN_RE.match(value))
+
+
+def generate_identity_key() -> bytes:
+    """32 random bytes: the HMAC key of ``status.bot.identityHash``."""
+    return secrets.token_bytes(32)
+
+
+IDENTITY_MAC_PREFIX = "hmac-sha256:"
+
+
+def identity_mac(key: bytes, identity: str) -> str:
+    """A keyed hash of the Bot API server and the bot token, safe to show in status.
+
+    Unlike a plain sha256, a guessed token cannot be confirmed with it by whoever can read
+    TelegramBots: that takes the key, which only the operator-owned Secret holds.
+    """
+    return IDENTITY_MAC_PREFIX + hmac.new(key, identity.encode(), hashlib.sha256).hexdigest()
 
 
 def sha256_hex(data: bytes | str) -> str:
@@ -75,6 +93,7 @@ class WebhookSecretState:
     rotated_at: datetime | None
     rotate_handled: str | None
     resource_version: str | None = None
+    identity_key: bytes | None = field(default=None, repr=False)  # for status.bot.identityHash
 
     @property
     def registered_token(self) -> str | None:
@@ -114,6 +133,7 @@ def read_state(
         rotated_at=parse_time(annotations.get(names.ROTATED_AT_ANNOTATION)),
         rotate_handled=annotations.get(names.ROTATE_HANDLED_ANNOTATION),
         resource_version=resource_version,
+        identity_key=data.get(names.IDENTITY_KEY_KEY) or None,
     )
 
 
@@ -128,6 +148,8 @@ def render_state(state: WebhookSecretState) -> tuple[dict[str, bytes], dict[str,
         data[names.TLS_CERT_KEY] = state.tls_crt
     if state.tls_key:
         data[names.TLS_KEY_KEY] = state.tls_key
+    if state.identity_key:
+        data[names.IDENTITY_KEY_KEY] = state.identity_key
     annotations = {names.ROTATION_PHASE_ANNOTATION: str(state.phase)}
     if state.phase_since is not None:
         annotations[names.ROTATION_PHASE_SINCE_ANNOTATION] = _iso(state.phase_since)

@@ -39,6 +39,7 @@ from .metrics import Metrics
 from .model import TelegramBotSpec, plain
 from .reconcile import (
     Action,
+    AddIdentityKey,
     CreateWebhookSecret,
     DropCertificate,
     Failure,
@@ -53,6 +54,7 @@ from .reconcile import (
     StartRotation,
     Timing,
     Wait,
+    adopt_status_identity,
     decide,
 )
 from .redaction import SecretRegistry, redact
@@ -61,8 +63,10 @@ from .servers import AllowedServers
 from .settings import OperatorSettings
 from .status import build_status, build_status_registration, merge_patch
 from .webhook_secret import (
+    IDENTITY_MAC_PREFIX,
     RotationPhase,
     WebhookSecretState,
+    generate_identity_key,
     generate_secret_token,
     generate_self_signed,
     inspect_certificate,
@@ -98,6 +102,7 @@ class Deps:
     rng: random.Random = field(default_factory=random.SystemRandom)
     make_secret_token: Callable[[], str] = generate_secret_token
     make_certificate: Callable[[str, datetime], tuple[bytes, bytes]] = generate_self_signed
+    make_identity_key: Callable[[], bytes] = generate_identity_key
 
     @property
     def timing(self) -> Timing:
@@ -223,15 +228,17 @@ def registration_from_status(status: Mapping[str, Any] | None) -> Registration |
 def memory_from_status(status: Mapping[str, Any] | None) -> Memory:
     """What a previous worker (or operator process) already established, as its status says.
 
-    The bot's identity comes back with the hash of the token getMe accepted, so a restart needs
-    no getMe while the token is the same: it costs one getWebhookInfo per bot.
+    The bot's identity comes back with a keyed hash of the token getMe accepted (the key is in the
+    operator-owned Secret), so a restart needs no getMe while the token is the same: it costs one
+    getWebhookInfo per bot.
     """
     memory = Memory(registration=registration_from_status(status))
     bot = (status or {}).get("bot") or {}
     identity = str(bot.get("identityHash") or "")
-    if isinstance(bot.get("id"), int) and identity.startswith("sha256:"):
+    # Only the keyed hash: the unkeyed sha256 of older versions is not trusted (nor kept).
+    if isinstance(bot.get("id"), int) and identity.startswith(IDENTITY_MAC_PREFIX):
         memory.me = BotUser(id=bot["id"], username=bot.get("username") or None)
-        memory.me_token_hash = identity.removeprefix("sha256:")
+        memory.status_identity = identity
     return memory
 
 
@@ -331,6 +338,7 @@ class BotWorker:
                     break
                 obs = await self.observe()
                 self._warn_problem(obs)
+                adopt_status_identity(obs, self.memory)
                 if self.memory.failure is not None and self.memory.failure.action == "Observe":
                     self.memory.failure = None
                     self.memory.consecutive_failures = 0
@@ -482,6 +490,10 @@ class BotWorker:
                 self._registered_event(action)
             case CreateWebhookSecret():
                 await self._create_secret(obs, now, action.reason)
+            case AddIdentityKey():
+                await self._write_secret(
+                    replace(self._state(obs), identity_key=self.deps.make_identity_key())
+                )
             case RenewCertificate():
                 await self._renew_certificate(obs, now, action.reason)
             case DropCertificate():
@@ -556,6 +568,7 @@ class BotWorker:
             phase_since=None,
             rotated_at=now,
             rotate_handled=obs.rotate_request,
+            identity_key=(existing.identity_key if existing else None) or self.deps.make_identity_key(),
         )
         await self._write_secret(state)
         self.events(

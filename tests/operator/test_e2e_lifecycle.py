@@ -80,7 +80,7 @@ async def test_apply_to_ready_with_one_complete_setwebhook(
         "username": "echo_bot",
         "mention": "@echo_bot",
     }
-    assert status["bot"]["identityHash"].startswith("sha256:")
+    assert status["bot"]["identityHash"].startswith("hmac-sha256:")
     assert status["webhookSecretName"] == "echo-webhook"
     assert status["webhook"]["url"] == manifest["spec"]["webhook"]["url"]
     assert status["observedGeneration"] == bot["metadata"]["generation"]

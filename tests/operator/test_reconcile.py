@@ -57,6 +57,7 @@ def secret(**kw: Any) -> WebhookSecretState:
         "phase_since": None,
         "rotated_at": NOW - timedelta(days=1),
         "rotate_handled": None,
+        "identity_key": b"K" * 32,
     }
     base.update(kw)
     return WebhookSecretState(**base)

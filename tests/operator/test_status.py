@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,11 +14,15 @@ from tgbot_operator.reconcile import Failure, Memory, Problem
 from tgbot_operator.registration import Registration
 from tgbot_operator.status import build_status, merge_patch
 
-from .test_reconcile import NOW, TOKEN, observe, synced
+from .test_reconcile import NOW, TOKEN, observe, secret, synced
 
 
 def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in status["conditions"]}
+
+
+def text_of(status: dict[str, Any]) -> str:
+    return json.dumps(status)
 
 
 def test_ready_status_has_everything_and_no_secret() -> None:
@@ -31,8 +36,22 @@ def test_ready_status_has_everything_and_no_secret() -> None:
     bot = dict(status["bot"])
     identity = bot.pop("identityHash")
     assert bot == {"id": 123, "username": "echo_bot", "mention": "@echo_bot"}
-    # The hash of what getMe accepted (so that a restart can skip getMe), never the token itself.
-    assert identity == f"sha256:{obs.token_hash}"
+    # A keyed hash of what getMe accepted (so that a restart can skip getMe), never the token
+    # itself, and not its plain sha256 either: that would confirm a guessed token to any reader.
+    assert identity.startswith("hmac-sha256:")
+    assert obs.token_hash is not None
+    assert obs.token_hash not in identity
+    assert hashlib.sha256(f"{obs.server}\n{TOKEN}".encode()).hexdigest() not in text_of(status)
+    other_key = observe(webhook_secret=secret(identity_key=b"other key, other hash.........."))
+    other = build_status(other_key, synced(other_key), secret_name="echo-webhook", existing_conditions=None)
+    assert other["bot"]["identityHash"] != identity
+    no_key = observe(webhook_secret=secret(identity_key=None))
+    assert (
+        "identityHash"
+        not in build_status(no_key, synced(no_key), secret_name="echo-webhook", existing_conditions=None)[
+            "bot"
+        ]
+    )
     assert status["webhookSecretName"] == "echo-webhook"
     assert status["observedGeneration"] == 1
     assert status["webhook"]["url"] == "https://bots.example.com/echo"

@@ -337,7 +337,7 @@ def test_a_restarted_worker_takes_the_bots_identity_from_status() -> None:
     from tgbot_operator.worker import memory_from_status
 
     status = {
-        "bot": {"id": 42, "username": "echo_bot", "mention": "@echo_bot", "identityHash": "sha256:abc"},
+        "bot": {"id": 42, "username": "echo_bot", "mention": "@echo_bot", "identityHash": "hmac-sha256:abc"},
         "registration": {
             "fingerprint": "sha256:f",
             "registeredAt": "2026-11-26T10:00:00Z",
@@ -346,7 +346,40 @@ def test_a_restarted_worker_takes_the_bots_identity_from_status() -> None:
     }
     memory = memory_from_status(status)
     assert memory.me is not None
-    assert (memory.me.id, memory.me.username, memory.me_token_hash) == (42, "echo_bot", "abc")
+    assert (memory.me.id, memory.me.username, memory.status_identity) == (42, "echo_bot", "hmac-sha256:abc")
+    assert memory.me_token_hash is None  # trusted only once checked against the token read
     assert memory.registration is not None
-    # A status from before identityHash existed: getMe as before.
+    # A status from before identityHash existed, or with the unkeyed sha256 of older versions: getMe.
     assert memory_from_status({"bot": {"id": 42, "username": "echo_bot"}}).me is None
+    assert memory_from_status({"bot": {"id": 42, "identityHash": "sha256:abc"}}).me is None
+
+
+async def test_a_restart_costs_no_getme_and_a_forged_identity_costs_one(rig: Rig) -> None:
+    await rig.worker.run_pass()
+    assert rig.kube.status["bot"]["identityHash"].startswith("hmac-sha256:")
+    assert names.IDENTITY_KEY_KEY in rig.kube.data("bot-webhook")
+    getmes = len(await rig.emulator.calls(5001, method="getMe"))
+    rig.body["status"] = json.loads(json.dumps(rig.kube.status))
+    fresh = BotWorker(rig.worker.deps, body=rig.body, logger=rig.worker.logger, events=lambda *e: None)
+    await fresh.run_pass()
+    assert len(await rig.emulator.calls(5001, method="getMe")) == getmes
+    assert fresh.memory.me is not None
+    # Someone edits status (or the token changed): the identity is not taken on trust.
+    rig.body["status"]["bot"]["identityHash"] = "hmac-sha256:" + "0" * 64
+    forged = BotWorker(rig.worker.deps, body=rig.body, logger=rig.worker.logger, events=lambda *e: None)
+    await forged.run_pass()
+    assert len(await rig.emulator.calls(5001, method="getMe")) == getmes + 1
+    assert len(await rig.setwebhooks()) == 1
+
+
+async def test_a_secret_from_before_the_identity_key_gets_one_added_and_nothing_else(rig: Rig) -> None:
+    await rig.worker.run_pass()
+    before = rig.kube.data("bot-webhook")
+    raw = rig.kube.secrets[("ns", "bot-webhook")]
+    del raw["data"][names.IDENTITY_KEY_KEY]
+    rig.clock.advance(10)
+    await rig.worker.run_pass()
+    after = rig.kube.data("bot-webhook")
+    assert after[names.IDENTITY_KEY_KEY] != before[names.IDENTITY_KEY_KEY]
+    assert after["secret-token"] == before["secret-token"]
+    assert len(await rig.setwebhooks()) == 1
