@@ -17,17 +17,13 @@ from .admin import admin_app
 from .dedup import Deduplicator
 from .gateway import UNAVAILABLE_ANSWER, Gateway
 from .metrics import SidecarMetrics, new_registry
-from .server import WebhookConnection
+from .server import Limits, WebhookConnection
 from .settings import Settings, split_host_port
 from .tlsreload import ReloadingTLS
 from .tokens import TokenStore
 from .upstream import UpstreamPool, UpstreamTarget
 
 log = logging.getLogger(__name__)
-
-#: Close keep-alive connections idle this long, and clients stuck mid-request this long.
-IDLE_TIMEOUT = 120.0
-PARTIAL_REQUEST_TIMEOUT = 30.0
 
 
 def listen_socket(address: str) -> socket.socket:
@@ -94,13 +90,15 @@ class Sidecar:
             metrics=self.metrics,
         )
         self._export_state_gauges()
-        gateway, connections = self.gateway, self.connections
+        gateway, connections, limits = self.gateway, self.connections, Limits.from_settings(s)
         loop = asyncio.get_running_loop()
         sock = await asyncio.to_thread(listen_socket, s.listen)
         self._server = await loop.create_server(
-            lambda: WebhookConnection(gateway, connections),
+            lambda: WebhookConnection(gateway, connections, limits),
             sock=sock,
             ssl=self.tls.front if self.tls else None,
+            # The handshake comes before connection_made (and so before the head deadline).
+            ssl_handshake_timeout=s.head_timeout if self.tls else None,
         )
         self.webhook_address = sock.getsockname()[:2]
         admin_sock = await asyncio.to_thread(listen_socket, s.admin_listen)
@@ -142,7 +140,7 @@ class Sidecar:
             )
 
     async def _housekeep(self) -> None:
-        """Once per reload interval: files, the dedup memory and stale connections."""
+        """Once per reload interval: files and the dedup memory (connections keep their own deadlines)."""
         assert self.tokens is not None
         assert self.gateway is not None
         while True:
@@ -153,15 +151,7 @@ class Sidecar:
                     await asyncio.to_thread(self.tls.refresh)
             except Exception:  # a housekeeping hiccup must not end housekeeping
                 log.exception("checking the token and certificate files failed")
-            now = time.monotonic()
-            self.gateway.dedup.prune(now)
-            for connection in list(self.connections):
-                quiet = now - connection.last_activity
-                # Busy connections wait for the upstream, whose own timeout ends them.
-                if (connection.idle and quiet > IDLE_TIMEOUT) or (
-                    not connection.idle and not connection.busy and quiet > PARTIAL_REQUEST_TIMEOUT
-                ):
-                    connection.close()
+            self.gateway.dedup.prune(time.monotonic())
 
     async def readiness_problems(self) -> list[str]:
         problems = []

@@ -34,6 +34,8 @@ _METAVARS = {
     "log_level": "LEVEL",
     "max_body_bytes": "BYTES",
     "max_in_flight": "N",
+    "max_connections": "N",
+    "max_head_bytes": "BYTES",
     "<class 'float'>": "SECONDS",
     "<class 'pathlib.Path'>": "PATH",
     "pathlib.Path | None": "PATH",

@@ -185,12 +185,16 @@ def parse_response_head(head: bytes) -> ResponseHead:
 class ChunkedDecoder:
     """Incremental ``Transfer-Encoding: chunked`` body decoder with a size cap."""
 
-    __slots__ = ("_buffer", "_limit", "_remaining", "_state", "body")
+    __slots__ = ("_buffer", "_framing", "_limit", "_max_framing", "_remaining", "_state", "body")
 
     _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, max_framing: int = MAX_HEAD_BYTES) -> None:
         self._limit = limit
+        # Chunk lines (extensions included) and trailers are read, then dropped: without a bound
+        # a client could send them forever without a byte of body.
+        self._max_framing = max_framing
+        self._framing = 0
         self._buffer = b""
         self._state = self._SIZE
         self._remaining = 0
@@ -215,12 +219,17 @@ class ChunkedDecoder:
                 continue
             end = buffer.find(b"\r\n", pos)
             if end < 0:
-                if len(buffer) - pos > 4096:
-                    raise HttpError(400, "chunk line too long")
+                if self._framing + len(buffer) - pos > self._max_framing + 18:
+                    raise HttpError(431, "chunk extensions or trailers too large")
                 break
             line = buffer[pos:end]
             pos = end + 2
             if self._state == self._SIZE:
+                # Up to 16 size digits do not count (each chunk carries body bytes, bounded by
+                # the limit); extensions, padding and trailers do.
+                self._framing += max(0, len(line) - 16)
+                if self._framing > self._max_framing:
+                    raise HttpError(431, "chunk extensions or trailers too large")
                 size_text = line.split(b";", 1)[0].strip(b" \t")
                 if not size_text or len(size_text) > 16 or size_text.strip(b"0123456789abcdefABCDEF"):
                     raise HttpError(400, "malformed chunk size")
@@ -236,7 +245,11 @@ class ChunkedDecoder:
                 if line:
                     raise HttpError(400, "chunk not followed by CRLF")
                 self._state = self._SIZE
-            elif not line:  # _TRAILER: the blank line ends the message; trailers are dropped
+            elif line:  # _TRAILER: trailers are read and dropped, within the bound
+                self._framing += len(line) + 2
+                if self._framing > self._max_framing:
+                    raise HttpError(431, "chunk extensions or trailers too large")
+            else:  # _TRAILER's blank line ends the message
                 self._state = self._DONE
                 self._buffer = b""
                 return buffer[pos:]

@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 FORWARDED = ("forwarded", "")
 DUPLICATE = ("duplicate", "")
 OVERLOADED = ("overloaded", "max_in_flight")
+OVERLOADED_CONNECTIONS = ("overloaded", "max_connections")
 REJECT_NOT_FOUND = ("rejected", "not_found")
 REJECT_METHOD = ("rejected", "method")
 REJECT_ADDRESS = ("rejected", "address")
@@ -26,6 +27,7 @@ REJECT_TOKEN = ("rejected", "token")
 REJECT_TOO_LARGE = ("rejected", "too_large")
 REJECT_SHAPE = ("rejected", "shape")
 REJECT_MALFORMED = ("rejected", "malformed_http")
+REJECT_TIMEOUT = ("rejected", "timeout")
 UPSTREAM_UNAVAILABLE = ("upstream_error", "unavailable")
 UPSTREAM_TIMEOUT = ("upstream_error", "timeout")
 UPSTREAM_RESET = ("upstream_error", "reset")
@@ -34,9 +36,9 @@ UPSTREAM_5XX = ("upstream_error", "status_5xx")
 UPSTREAM_OTHER = ("upstream_error", "status_other")
 
 ALL_OUTCOMES = (
-    FORWARDED, DUPLICATE, OVERLOADED, REJECT_NOT_FOUND, REJECT_METHOD, REJECT_ADDRESS, REJECT_TOKEN,
-    REJECT_TOO_LARGE, REJECT_SHAPE, REJECT_MALFORMED, UPSTREAM_UNAVAILABLE, UPSTREAM_TIMEOUT,
-    UPSTREAM_RESET, UPSTREAM_4XX, UPSTREAM_5XX, UPSTREAM_OTHER,
+    FORWARDED, DUPLICATE, OVERLOADED, OVERLOADED_CONNECTIONS, REJECT_NOT_FOUND, REJECT_METHOD,
+    REJECT_ADDRESS, REJECT_TOKEN, REJECT_TOO_LARGE, REJECT_SHAPE, REJECT_MALFORMED, REJECT_TIMEOUT,
+    UPSTREAM_UNAVAILABLE, UPSTREAM_TIMEOUT, UPSTREAM_RESET, UPSTREAM_4XX, UPSTREAM_5XX, UPSTREAM_OTHER,
 )  # fmt: skip
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -93,6 +93,28 @@ class Settings(BaseSettings):
         57.0, gt=0, description="seconds to wait for the dispatcher (below Telegram's 60 s)"
     )
     max_in_flight: int = Field(100, gt=0, description="concurrent forwards; beyond that answer 503")
+    max_connections: int = Field(
+        1000, gt=0, description="open webhook connections; beyond that a new one gets a bare 503, then closed"
+    )
+    max_head_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="largest request head in bytes; also bounds a chunked body's chunk lines and trailers",
+    )
+    head_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="seconds a client has to send a whole request head (a new connection: from the accept)",
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="seconds a client has to send a whole request body once its head is in"
+    )
+    idle_timeout: float = Field(
+        120.0, gt=0, description="seconds a kept-alive connection may wait for its next request"
+    )
+    send_timeout: float = Field(
+        30.0, gt=0, description="seconds an answer may wait for a client that does not read it"
+    )
     dedup_window: float = Field(
         120.0, ge=0, description="seconds an update_id forwarded successfully is answered as a duplicate"
     )
