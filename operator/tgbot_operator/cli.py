@@ -74,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--unauthorized-retry-interval", metavar="DURATION", help="retry a rejected token after (600s)"
     )
     p.add_argument("--telegram-timeout", metavar="DURATION", help="timeout of one Bot API call (default 30s)")
+    p.add_argument(
+        "--self-signed-validity", metavar="DURATION", help="validity of self-signed certificates (8760h)"
+    )
+    p.add_argument(
+        "--self-signed-renew-before",
+        metavar="DURATION",
+        help="renew a self-signed certificate this long before it expires (720h)",
+    )
     p.add_argument("--peering", metavar="NAME", help="kopf peering for HA (default: standalone)")
     p.add_argument(
         "--peering-priority",
@@ -138,7 +146,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings_from_args(argv)
     except ValidationError as exc:
         problems = "\n".join(
-            f"  --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}" for error in exc.errors()
+            f"  --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}"
+            if error["loc"]
+            else f"  {error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
         )
         print(f"tgbot-operator: invalid settings:\n{problems}", file=sys.stderr)
         raise SystemExit(2) from None

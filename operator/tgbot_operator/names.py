@@ -25,6 +25,11 @@ SECRET_TOKEN_KEY: Final = "secret-token"
 PREVIOUS_SECRET_TOKEN_KEY: Final = "previous-secret-token"
 TLS_CERT_KEY: Final = "tls.crt"
 TLS_KEY_KEY: Final = "tls.key"
+#: A certificate renewal: the new pair, staged until Telegram trusts it, then the old certificate
+#: trusted beside it until every sidecar serves the new one (the sidecar reads tls.crt/tls.key only).
+NEXT_TLS_CERT_KEY: Final = "next-tls.crt"
+NEXT_TLS_KEY_KEY: Final = "next-tls.key"
+PREVIOUS_TLS_CERT_KEY: Final = "previous-tls.crt"
 #: The key of ``status.bot.identityHash`` (an HMAC): kept here, never in status.
 IDENTITY_KEY_KEY: Final = "identity-key"
 
@@ -36,6 +41,7 @@ ROTATION_PHASE_ANNOTATION: Final = f"{GROUP}/rotation-phase"
 ROTATION_PHASE_SINCE_ANNOTATION: Final = f"{GROUP}/rotation-phase-since"
 ROTATED_AT_ANNOTATION: Final = f"{GROUP}/secret-token-rotated-at"
 ROTATE_HANDLED_ANNOTATION: Final = f"{GROUP}/rotate-secret-token-handled"
+CERTIFICATE_OVERLAP_UNTIL_ANNOTATION: Final = f"{GROUP}/previous-certificate-trusted-until"
 
 # Condition types.
 READY: Final = "Ready"

@@ -14,9 +14,12 @@ from .botapi import BotUser, SetWebhookParams, WebhookInfo
 from .model import TelegramBotSpec
 from .registration import Registration, desired_params, drift, fingerprint, rejected_with_401_since
 from .webhook_secret import (
+    CERTIFICATE_RENEW_BEFORE,
     RotationPhase,
     WebhookSecretState,
+    bundle,
     certificate_renewal_reason,
+    certificate_usable,
     identity_mac,
     sha256_hex,
 )
@@ -95,6 +98,7 @@ class Timing:
     retire_grace: timedelta
     unauthorized_retry: timedelta = timedelta(minutes=10)
     repair_401_cooldown: timedelta = timedelta(minutes=10)
+    certificate_renew_before: timedelta = CERTIFICATE_RENEW_BEFORE
 
 
 # --- actions ----------------------------------------------------------------------------------
@@ -128,6 +132,24 @@ class AddIdentityKey:
 @dataclass(frozen=True)
 class RenewCertificate:
     reason: str
+
+
+@dataclass(frozen=True)
+class StageCertificate:
+    """Renewal, step 1: a new pair beside the current one (sidecars keep serving the current)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class SwapCertificate:
+    """Renewal, step 2 (Telegram trusts both): the new pair becomes tls.crt/tls.key, the old
+    certificate stays trusted for the propagation grace, while mounts update."""
+
+
+@dataclass(frozen=True)
+class DropPreviousCertificate:
+    """Renewal, step 3: Telegram trusts the new certificate alone; forget the old one."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +188,9 @@ Action = (
     | CreateWebhookSecret
     | AddIdentityKey
     | RenewCertificate
+    | StageCertificate
+    | SwapCertificate
+    | DropPreviousCertificate
     | DropCertificate
     | StartRotation
     | RetirePreviousToken
@@ -189,7 +214,7 @@ def desired(obs: Observation) -> tuple[SetWebhookParams, str] | None:
     if mode == "SelfSigned":
         if not secret.tls_crt:
             return None
-        certificate = secret.tls_crt
+        certificate = self_signed_upload(secret, obs.now)
     elif mode == "Secret":
         if not isinstance(obs.custom_certificate, bytes):
             return None
@@ -197,6 +222,17 @@ def desired(obs: Observation) -> tuple[SetWebhookParams, str] | None:
     params = desired_params(obs.spec, secret.registered_token, certificate)
     assert obs.identity is not None
     return params, fingerprint(params, obs.identity)
+
+
+def self_signed_upload(secret: WebhookSecretState, now: datetime) -> bytes | None:
+    """What Telegram must trust: during a renewal both certificates (the new one first), so that
+    every sidecar is trusted whichever of the two its mounted Secret shows."""
+    if secret.next_tls_crt and secret.tls_crt:
+        return bundle(secret.next_tls_crt, secret.tls_crt)
+    until = secret.previous_certificate_until
+    if secret.previous_tls_crt and secret.tls_crt and until is not None and now < until:
+        return bundle(secret.tls_crt, secret.previous_tls_crt)
+    return secret.tls_crt
 
 
 def identity_hash(obs: Observation) -> str | None:
@@ -265,11 +301,21 @@ def decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
     if not secret.identity_key:
         return AddIdentityKey()
     mode = spec.webhook.certificate.mode
+    renewing = bool(secret.next_tls_crt or secret.previous_tls_crt)
     if mode == "SelfSigned":
-        why = certificate_renewal_reason(secret.tls_crt, secret.tls_key, spec.webhook.host, now)
-        if why is not None:
-            return RenewCertificate(why)
-    elif secret.tls_crt or secret.tls_key:
+        host = spec.webhook.host
+        if renewing and not certificate_usable(secret.tls_crt, secret.tls_key, host, now):
+            return RenewCertificate("the certificate in use no longer works")  # nothing to overlap with
+        if not renewing:
+            why = certificate_renewal_reason(
+                secret.tls_crt, secret.tls_key, host, now, timing.certificate_renew_before
+            )
+            if why is not None:
+                # The current one still works: renew beside it. Otherwise replace it at once.
+                if certificate_usable(secret.tls_crt, secret.tls_key, host, now):
+                    return StageCertificate(why)
+                return RenewCertificate(why)
+    elif secret.tls_crt or secret.tls_key or renewing:
         return DropCertificate()
     if isinstance(obs.custom_certificate, Problem):
         return Wait(obs.custom_certificate.message)
@@ -305,6 +351,17 @@ def decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
             )
         deadlines.append(switch_at)
 
+    # Certificate renewal: swap once Telegram trusts both, retire the old one after the grace.
+    registered = mem.registration is not None and mem.registration.fingerprint == print_
+    if mode == "SelfSigned" and secret.next_tls_crt and registered:
+        return SwapCertificate()
+    if mode == "SelfSigned" and secret.previous_tls_crt and not secret.next_tls_crt:
+        until = secret.previous_certificate_until
+        if until is not None and now < until:
+            deadlines.append(until)
+        elif registered:
+            return DropPreviousCertificate()
+
     live = mem.live
     live_stale = (
         live is None
@@ -322,6 +379,13 @@ def decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
             reason, kind = "not registered by this operator yet", "register"
         elif registration.url != params.url:
             reason, kind = f"the URL changed to {params.url}", "update"
+        elif mode == "SelfSigned" and secret.next_tls_crt:
+            reason, kind = (
+                "certificate renewal: the new certificate is trusted beside the current one",
+                "update",
+            )
+        elif mode == "SelfSigned" and secret.previous_tls_crt:
+            reason, kind = "certificate renewal: every sidecar serves the new certificate now", "update"
         else:
             reason, kind = "the parameters, certificate, secret token or bot token changed", "update"
         return SetWebhook(params, print_, reason, kind=kind)

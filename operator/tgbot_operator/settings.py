@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BeforeValidator, Field, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from . import names
@@ -65,6 +65,8 @@ class OperatorSettings(BaseSettings):
     deletion_timeout: Seconds = 300.0
     unauthorized_retry_interval: Seconds = 600.0
     telegram_timeout: Seconds = 30.0
+    self_signed_validity: Seconds = 365 * 86400.0
+    self_signed_renew_before: Seconds = 30 * 86400.0
     peering: str | None = Field(default=None, description="kopf peering name (HA); None: standalone.")
     # kopf pauses *every* peer that shares the highest priority, so the replicas of one Deployment
     # (which all get the same flags) must not share one: by default each process draws its own.
@@ -124,6 +126,8 @@ class OperatorSettings(BaseSettings):
         "deletion_timeout",
         "unauthorized_retry_interval",
         "telegram_timeout",
+        "self_signed_validity",
+        "self_signed_renew_before",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
@@ -131,13 +135,22 @@ class OperatorSettings(BaseSettings):
             raise ValueError("durations must not be negative")
         return value
 
-    @field_validator("check_interval", "token_check_interval", "telegram_timeout")
+    @field_validator("check_interval", "token_check_interval", "telegram_timeout", "self_signed_validity")
     @classmethod
     def _nonzero(cls, value: float) -> float:
         # An interval of 0 would spin; a timeout of 0 would fail every call.
         if value <= 0:
             raise ValueError("must be more than 0")
         return value
+
+    @model_validator(mode="after")
+    def _renewal_inside_validity(self) -> OperatorSettings:
+        if self.self_signed_renew_before >= self.self_signed_validity:
+            raise ValueError(
+                "--self-signed-renew-before must be shorter than --self-signed-validity "
+                "(otherwise every certificate is renewed at once)"
+            )
+        return self
 
     @property
     def clusterwide(self) -> bool:

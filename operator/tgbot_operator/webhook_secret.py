@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import names
 
@@ -94,6 +94,11 @@ class WebhookSecretState:
     rotate_handled: str | None
     resource_version: str | None = None
     identity_key: bytes | None = field(default=None, repr=False)  # for status.bot.identityHash
+    # A self-signed certificate renewal (see decide()): staged pair, then the previous certificate.
+    next_tls_crt: bytes | None = field(default=None, repr=False)
+    next_tls_key: bytes | None = field(default=None, repr=False)
+    previous_tls_crt: bytes | None = field(default=None, repr=False)
+    previous_certificate_until: datetime | None = None
 
     @property
     def registered_token(self) -> str | None:
@@ -134,6 +139,10 @@ def read_state(
         rotate_handled=annotations.get(names.ROTATE_HANDLED_ANNOTATION),
         resource_version=resource_version,
         identity_key=data.get(names.IDENTITY_KEY_KEY) or None,
+        next_tls_crt=data.get(names.NEXT_TLS_CERT_KEY) or None,
+        next_tls_key=data.get(names.NEXT_TLS_KEY_KEY) or None,
+        previous_tls_crt=data.get(names.PREVIOUS_TLS_CERT_KEY) or None,
+        previous_certificate_until=parse_time(annotations.get(names.CERTIFICATE_OVERLAP_UNTIL_ANNOTATION)),
     )
 
 
@@ -150,6 +159,13 @@ def render_state(state: WebhookSecretState) -> tuple[dict[str, bytes], dict[str,
         data[names.TLS_KEY_KEY] = state.tls_key
     if state.identity_key:
         data[names.IDENTITY_KEY_KEY] = state.identity_key
+    for key, value in (
+        (names.NEXT_TLS_CERT_KEY, state.next_tls_crt),
+        (names.NEXT_TLS_KEY_KEY, state.next_tls_key),
+        (names.PREVIOUS_TLS_CERT_KEY, state.previous_tls_crt),
+    ):
+        if value:
+            data[key] = value
     annotations = {names.ROTATION_PHASE_ANNOTATION: str(state.phase)}
     if state.phase_since is not None:
         annotations[names.ROTATION_PHASE_SINCE_ANNOTATION] = _iso(state.phase_since)
@@ -157,6 +173,8 @@ def render_state(state: WebhookSecretState) -> tuple[dict[str, bytes], dict[str,
         annotations[names.ROTATED_AT_ANNOTATION] = _iso(state.rotated_at)
     if state.rotate_handled is not None:
         annotations[names.ROTATE_HANDLED_ANNOTATION] = state.rotate_handled
+    if state.previous_certificate_until is not None:
+        annotations[names.CERTIFICATE_OVERLAP_UNTIL_ANNOTATION] = _iso(state.previous_certificate_until)
     return data, annotations
 
 
@@ -226,6 +244,22 @@ def certificate_renewal_reason(
     return None
 
 
+def certificate_usable(pem: bytes | None, key_pem: bytes | None, host: str, now: datetime) -> bool:
+    """Whether the certificate still works for ``host`` (so a renewal can overlap with it)."""
+    if not pem or not key_pem:
+        return False
+    try:
+        info = inspect_certificate(pem)
+    except ValueError:
+        return False
+    return info.covers(host) and info.not_before <= now < info.not_after
+
+
+def bundle(*pems: bytes) -> bytes:
+    """Certificates as one PEM, each ending in a newline (what setWebhook uploads during a renewal)."""
+    return b"".join(pem if pem.endswith(b"\n") else pem + b"\n" for pem in pems)
+
+
 def generate_self_signed(
     host: str, now: datetime, validity: timedelta = CERTIFICATE_VALIDITY
 ) -> tuple[bytes, bytes]:
@@ -249,7 +283,24 @@ def generate_self_signed(
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + validity)
         .add_extension(x509.SubjectAlternativeName([alt_name]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        # A server leaf, not a CA: pinned as the trust anchor, it cannot sign other certificates.
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=True,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)

@@ -42,6 +42,7 @@ from .reconcile import (
     AddIdentityKey,
     CreateWebhookSecret,
     DropCertificate,
+    DropPreviousCertificate,
     Failure,
     GetMe,
     GetWebhookInfo,
@@ -51,7 +52,9 @@ from .reconcile import (
     RenewCertificate,
     RetirePreviousToken,
     SetWebhook,
+    StageCertificate,
     StartRotation,
+    SwapCertificate,
     Timing,
     Wait,
     adopt_status_identity,
@@ -76,6 +79,13 @@ from .webhook_secret import (
 )
 
 EventType = Literal["Normal", "Warning"]
+#: A certificate written from scratch ends any renewal in progress.
+NO_RENEWAL: dict[str, Any] = {
+    "next_tls_crt": None,
+    "next_tls_key": None,
+    "previous_tls_crt": None,
+    "previous_certificate_until": None,
+}
 MAX_STEPS_PER_PASS = 16
 MAX_BACKOFF = timedelta(minutes=5)
 LIVE_BODY_POLL = 1.0  # seconds between looks at kopf's live body for a rotation request
@@ -101,7 +111,7 @@ class Deps:
     clock: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.SystemRandom)
     make_secret_token: Callable[[], str] = generate_secret_token
-    make_certificate: Callable[[str, datetime], tuple[bytes, bytes]] = generate_self_signed
+    make_certificate: Callable[[str, datetime, timedelta], tuple[bytes, bytes]] = generate_self_signed
     make_identity_key: Callable[[], bytes] = generate_identity_key
 
     @property
@@ -114,6 +124,7 @@ class Deps:
             retire_grace=timedelta(seconds=s.rotation_retire_grace),
             unauthorized_retry=timedelta(seconds=s.unauthorized_retry_interval),
             repair_401_cooldown=timedelta(seconds=max(60.0, 10 * s.check_interval)),
+            certificate_renew_before=timedelta(seconds=s.self_signed_renew_before),
         )
 
     @cached_property
@@ -496,9 +507,39 @@ class BotWorker:
                 )
             case RenewCertificate():
                 await self._renew_certificate(obs, now, action.reason)
+            case StageCertificate():
+                await self._stage_certificate(obs, now, action.reason)
+            case SwapCertificate():
+                grace = self.deps.settings.rotation_propagation_grace
+                state = self._state(obs)
+                await self._write_secret(
+                    replace(
+                        state,
+                        tls_crt=state.next_tls_crt,
+                        tls_key=state.next_tls_key,
+                        next_tls_crt=None,
+                        next_tls_key=None,
+                        previous_tls_crt=state.tls_crt,
+                        previous_certificate_until=now + timedelta(seconds=grace),
+                    )
+                )
+                self.events(
+                    "Normal",
+                    "CertificateRenewed",
+                    f"The renewed certificate is in tls.crt now; the previous one stays trusted "
+                    f"for {grace:g}s, while mounted Secrets update",
+                )
+            case DropPreviousCertificate():
+                state = self._state(obs)
+                await self._write_secret(
+                    replace(state, previous_tls_crt=None, previous_certificate_until=None)
+                )
+                self.events(
+                    "Normal", "PreviousCertificateRetired", "Telegram trusts the renewed certificate alone"
+                )
             case DropCertificate():
                 state = self._state(obs)
-                await self._write_secret(replace(state, tls_crt=None, tls_key=None))
+                await self._write_secret(replace(state, tls_crt=None, tls_key=None, **NO_RENEWAL))
                 self.events(
                     "Normal",
                     "CertificateRemoved",
@@ -558,7 +599,7 @@ class BotWorker:
         existing = obs.webhook_secret if isinstance(obs.webhook_secret, WebhookSecretState) else None
         tls_crt, tls_key = (existing.tls_crt, existing.tls_key) if existing else (None, None)
         if obs.spec.webhook.certificate.mode == "SelfSigned" and not tls_crt:
-            tls_crt, tls_key = await asyncio.to_thread(self.deps.make_certificate, obs.spec.webhook.host, now)
+            tls_crt, tls_key = await self._new_certificate(obs.spec.webhook.host, now)
         state = WebhookSecretState(
             secret_token=self.deps.make_secret_token(),
             previous_secret_token=None,
@@ -575,13 +616,32 @@ class BotWorker:
             "Normal", "SecretCreated", f'Wrote a new secret token to Secret "{self.secret_name}" ({reason})'
         )
 
+    async def _new_certificate(self, host: str, now: datetime) -> tuple[bytes, bytes]:
+        validity = timedelta(seconds=self.deps.settings.self_signed_validity)
+        return await asyncio.to_thread(self.deps.make_certificate, host, now, validity)
+
     async def _renew_certificate(self, obs: Observation, now: datetime, reason: str) -> None:
+        """Replace the certificate at once: the current one is missing or no longer works."""
         assert isinstance(obs.spec, TelegramBotSpec)
         state = self._state(obs)
         host = obs.spec.webhook.host
-        tls_crt, tls_key = await asyncio.to_thread(self.deps.make_certificate, host, now)
-        await self._write_secret(replace(state, tls_crt=tls_crt, tls_key=tls_key))
+        tls_crt, tls_key = await self._new_certificate(host, now)
+        await self._write_secret(replace(state, tls_crt=tls_crt, tls_key=tls_key, **NO_RENEWAL))
         self.events("Normal", "CertificateIssued", f"Issued a self-signed certificate for {host} ({reason})")
+
+    async def _stage_certificate(self, obs: Observation, now: datetime, reason: str) -> None:
+        """Renew beside the working certificate: sidecars serve the old one until the swap."""
+        assert isinstance(obs.spec, TelegramBotSpec)
+        state = self._state(obs)
+        host = obs.spec.webhook.host
+        tls_crt, tls_key = await self._new_certificate(host, now)
+        await self._write_secret(replace(state, next_tls_crt=tls_crt, next_tls_key=tls_key))
+        self.events(
+            "Normal",
+            "CertificateRenewalStarted",
+            f"Issued a new self-signed certificate for {host} ({reason}); Telegram is told to trust it "
+            "beside the current one before any sidecar serves it",
+        )
 
     async def _write_secret(self, state: WebhookSecretState) -> None:
         data, annotations = render_state(state)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import ssl
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 import kubernetes
 import pytest
 from aiohttp import web
 
 from tests.support import Cluster
+from tgbot_operator.webhook_secret import generate_self_signed
 
 from .conftest import OperatorFactory
 from .e2e import (
@@ -217,3 +222,127 @@ async def test_scheduled_rotation(
         timeout=40,
         what="a scheduled rotation",
     )
+
+
+@dataclass
+class MountedCertificateReceiver:
+    """A TLS webhook receiver that serves the certificate of the generated Secret only as a mounted
+    Secret would show it: the copy it read ``MOUNT_LAG`` ago (re-read every 0.2 s)."""
+
+    cluster: Cluster
+    namespace: str
+    secret_name: str
+    folder: Path
+    snapshots: list[tuple[float, tuple[bytes, bytes] | None]] = field(default_factory=list)
+    contexts: dict[bytes, ssl.SSLContext] = field(default_factory=dict)
+    served: set[bytes] = field(default_factory=set)
+    accepted: int = 0
+
+    def __post_init__(self) -> None:
+        client = kubernetes.config.new_client_from_config(str(self.cluster.kubeconfig))
+        self._api = kubernetes.client.CoreV1Api(client)
+        placeholder = generate_self_signed("127.0.0.1", datetime.now(UTC))
+        self.front = self._context(placeholder)
+        self.front.sni_callback = self._pick  # called on every handshake, SNI or not
+
+    def _context(self, pair: tuple[bytes, bytes]) -> ssl.SSLContext:
+        context = self.contexts.get(pair[0])
+        if context is None:
+            name = hashlib.sha256(pair[0]).hexdigest()[:16]
+            (self.folder / f"{name}.crt").write_bytes(pair[0])
+            (self.folder / f"{name}.key").write_bytes(pair[1])
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.folder / f"{name}.crt", self.folder / f"{name}.key")
+            self.contexts[pair[0]] = context
+        return context
+
+    def _read(self) -> tuple[bytes, bytes] | None:
+        try:
+            secret = self._api.read_namespaced_secret(self.secret_name, self.namespace)
+        except kubernetes.client.ApiException:
+            return None
+        data = secret.data or {}
+        if "tls.crt" not in data or "tls.key" not in data:
+            return None
+        return base64.b64decode(data["tls.crt"]), base64.b64decode(data["tls.key"])
+
+    async def poll(self) -> None:
+        while True:
+            pair = await asyncio.to_thread(self._read)
+            if pair is not None:
+                await asyncio.to_thread(self._context, pair)
+            self.snapshots.append((time.monotonic(), pair))
+            await asyncio.sleep(0.2)
+
+    def mounted(self) -> tuple[bytes, bytes] | None:
+        cutoff = time.monotonic() - MOUNT_LAG
+        current = None
+        for at, pair in self.snapshots:
+            if at <= cutoff:
+                current = pair
+        return current
+
+    def _pick(self, sslobj: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
+        pair = self.mounted()
+        if pair is not None and pair[0] in self.contexts:
+            sslobj.context = self.contexts[pair[0]]
+            self.served.add(pair[0])
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.accepted += 1
+        return web.json_response({})
+
+
+async def test_certificate_renewal_never_breaks_delivery(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, tmp_path: Path
+) -> None:
+    """Self-signed renewals while updates flow, Telegram (the emulator) pinning what is uploaded and
+    the receiver serving the Secret's certificate a mount lag late: every delivery succeeds."""
+    token = new_token(2004)
+    await emulator.client.add_bot(token, "renewing_bot")
+    # Certificates valid 40 s, renewed 30 s before they expire: one renewal every ~10 s.
+    operator = start_operator(
+        "--self-signed-validity", "40s", "--self-signed-renew-before", "30s",
+        "--rotation-propagation-grace", "3",
+    )  # fmt: skip
+    receiver = MountedCertificateReceiver(cluster, namespace, "tls-webhook", tmp_path)
+    app = web.Application()
+    app.router.add_post("/webhook", receiver.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=receiver.front)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    poller = asyncio.create_task(receiver.poll())
+    try:
+        manifest = bot_manifest(
+            "tls",
+            emulator.url,
+            "tls-token",
+            webhook={"url": f"https://127.0.0.1:{port}/webhook", "certificate": {"mode": "SelfSigned"}},
+        )
+        await apply(cluster, namespace, token_secret("tls-token", token), manifest)
+        await wait_condition(cluster, namespace, "tls")
+        first = (await secret_data(cluster, namespace, "tls-webhook"))["tls.crt"]
+        await asyncio.sleep(MOUNT_LAG + 0.5)  # the "sidecar" serves the first certificate
+        update_ids: list[int] = []
+        started = time.monotonic()
+        while time.monotonic() - started < 25:
+            update_ids.append(await emulator.client.send_user_message(2004, f"message {len(update_ids)}"))
+            await asyncio.sleep(0.2)
+        result = await emulator.client.wait_delivered(2004, update_ids, timeout=60)
+        assert result, result
+        deliveries = await emulator.client.deliveries(2004)
+        failed = [d for d in deliveries if d["status"] != 200 or d["error"]]
+        assert not failed, failed[:5]
+        assert receiver.accepted >= len(update_ids)
+        current = (await secret_data(cluster, namespace, "tls-webhook"))["tls.crt"]
+        assert current != first
+        assert len(receiver.served) >= 2, "no renewal reached the receiver"
+        reasons = [e["reason"] for e in await events(cluster, namespace)]
+        for reason in ("CertificateRenewalStarted", "CertificateRenewed", "PreviousCertificateRetired"):
+            assert reason in reasons
+        await assert_no_secrets_leaked(cluster, namespace, operator, token)
+    finally:
+        poller.cancel()
+        await runner.cleanup()

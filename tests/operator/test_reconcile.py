@@ -13,6 +13,7 @@ from tgbot_operator.model import TelegramBotSpec
 from tgbot_operator.reconcile import (
     CreateWebhookSecret,
     DropCertificate,
+    DropPreviousCertificate,
     Failure,
     GetMe,
     GetWebhookInfo,
@@ -22,7 +23,9 @@ from tgbot_operator.reconcile import (
     RenewCertificate,
     RetirePreviousToken,
     SetWebhook,
+    StageCertificate,
     StartRotation,
+    SwapCertificate,
     Timing,
     Wait,
     decide,
@@ -371,3 +374,82 @@ def test_phase_without_previous_token_moves_on(phase: RotationPhase) -> None:
     obs = observe(webhook_secret=state)
     action = decide(obs, synced(obs), TIMING)
     assert isinstance(action, SetWebhook | RetirePreviousToken)
+
+
+# --- self-signed certificate renewal: never a moment when the served certificate is untrusted ---
+
+
+def _registered(mem: Memory, action: SetWebhook) -> Memory:
+    """What the worker remembers after that setWebhook succeeded (and a look at the live webhook)."""
+    live = WebhookInfo(
+        url=action.params.url,
+        has_custom_certificate=True,
+        pending_update_count=0,
+        max_connections=action.params.max_connections,
+    )
+    return replace(mem, registration=Registration(action.fingerprint, NOW, URL), live=live)
+
+
+def test_renewal_trusts_both_certificates_while_mounts_update() -> None:
+    selfsigned = spec(certificate={"mode": "SelfSigned"})
+    old = generate_self_signed("bots.example.com", NOW - timedelta(days=340))  # expires in 25 days
+    new = generate_self_signed("bots.example.com", NOW)
+    current = secret(tls_crt=old[0], tls_key=old[1])
+    obs = observe(spec=selfsigned, webhook_secret=current)
+    mem = synced(obs)
+    assert desired(obs) is not None
+    # 1. The current certificate still works: a new pair is staged beside it, not swapped in.
+    action = decide(obs, mem, TIMING)
+    assert isinstance(action, StageCertificate)
+    assert "expires" in action.reason
+    # 2. Telegram is told to trust both (the new one first) before any sidecar serves the new one.
+    staged = replace(current, next_tls_crt=new[0], next_tls_key=new[1])
+    obs = observe(spec=selfsigned, webhook_secret=staged)
+    action = decide(obs, mem, TIMING)
+    assert isinstance(action, SetWebhook)
+    assert action.params.certificate == new[0] + old[0]
+    assert "renewal" in action.reason
+    # 3. Once it does: the swap; the Secret's tls.crt/tls.key (what sidecars serve) change now.
+    mem = _registered(mem, action)
+    assert isinstance(decide(obs, mem, TIMING), SwapCertificate)
+    until = NOW + TIMING.propagation_grace
+    swapped = replace(
+        current,
+        tls_crt=new[0],
+        tls_key=new[1],
+        previous_tls_crt=old[0],
+        previous_certificate_until=until,
+    )
+    obs = observe(spec=selfsigned, webhook_secret=swapped)
+    # 4. Same two certificates, same upload: nothing to do until the grace is over.
+    action = decide(obs, mem, TIMING)
+    assert isinstance(action, Wait)
+    assert action.until is not None
+    assert action.until <= until
+    # 5. Then the new certificate alone, and the old one is forgotten.
+    later = observe(spec=selfsigned, webhook_secret=swapped, now=until + timedelta(seconds=1))
+    mem = replace(mem, next_live_check=until + timedelta(hours=1))
+    action = decide(later, mem, TIMING)
+    assert isinstance(action, SetWebhook)
+    assert action.params.certificate == new[0]
+    mem = _registered(mem, action)
+    assert isinstance(decide(later, mem, TIMING), DropPreviousCertificate)
+
+
+def test_a_certificate_that_no_longer_works_is_replaced_at_once() -> None:
+    selfsigned = spec(certificate={"mode": "SelfSigned"})
+    other_host = generate_self_signed("old.example.com", NOW)
+    obs = observe(spec=selfsigned, webhook_secret=secret(tls_crt=other_host[0], tls_key=other_host[1]))
+    action = decide(obs, synced(observe()), TIMING)
+    assert isinstance(action, RenewCertificate)
+    assert "does not cover" in action.reason
+
+
+def test_renew_before_comes_from_the_timing() -> None:
+    selfsigned = spec(certificate={"mode": "SelfSigned"})
+    young = generate_self_signed("bots.example.com", NOW - timedelta(days=100))
+    obs = observe(spec=selfsigned, webhook_secret=secret(tls_crt=young[0], tls_key=young[1]))
+    mem = synced(obs)
+    assert not isinstance(decide(obs, mem, TIMING), StageCertificate)
+    eager = replace(TIMING, certificate_renew_before=timedelta(days=300))
+    assert isinstance(decide(obs, mem, eager), StageCertificate)

@@ -155,3 +155,16 @@ def test_bad_flags_exit_2_naming_the_flag(capsys: pytest.CaptureFixture[str]) ->
     err = capsys.readouterr().err
     assert "--check-interval: " in err
     assert "errors.pydantic.dev" not in err
+
+
+def test_self_signed_certificate_lifetimes(capsys: pytest.CaptureFixture[str]) -> None:
+    s = settings_from_args([])
+    assert (s.self_signed_validity, s.self_signed_renew_before) == (365 * 86400, 30 * 86400)
+    s = settings_from_args(["--self-signed-validity", "40s", "--self-signed-renew-before", "30s"])
+    assert (s.self_signed_validity, s.self_signed_renew_before) == (40, 30)
+    from tgbot_operator.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--self-signed-validity", "10s", "--self-signed-renew-before", "30s"])
+    assert info.value.code == 2
+    assert "--self-signed-renew-before must be shorter" in capsys.readouterr().err

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import ssl
+import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +18,7 @@ from tgbot_operator.webhook_secret import (
     SECRET_TOKEN_ALPHABET,
     RotationPhase,
     WebhookSecretState,
+    bundle,
     certificate_renewal_reason,
     generate_secret_token,
     generate_self_signed,
@@ -137,3 +143,68 @@ def test_unknown_phase_reads_as_idle() -> None:
 @given(length=st.integers(min_value=1, max_value=256))
 def test_any_length_is_valid(length: int) -> None:
     assert is_valid_secret_token(generate_secret_token(length))
+
+
+def test_the_self_signed_certificate_is_a_server_leaf(dns_cert: tuple[bytes, bytes]) -> None:
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    cert = x509.load_pem_x509_certificate(dns_cert[0])
+    basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert basic.critical
+    assert basic.value.ca is False
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
+    assert usage.critical
+    assert usage.value.digital_signature
+    assert usage.value.key_encipherment
+    assert not usage.value.key_cert_sign
+    assert not usage.value.crl_sign
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["bots.example.com"]
+    cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+
+
+def test_a_pinned_leaf_verifies_a_tls_handshake_and_a_bundle_pins_both(tmp_path: Path) -> None:
+    """What "Telegram pins the uploaded certificate" means (the emulator does the same): the
+    upload is the only trust anchor, with partial chains allowed. A CA:FALSE leaf works; an
+    upload of two certificates trusts either."""
+    old = generate_self_signed("127.0.0.1", datetime.now(UTC))
+    new = generate_self_signed("127.0.0.1", datetime.now(UTC))
+    assert handshake(tmp_path, pinned=old[0], served=old) == "ok"
+    assert handshake(tmp_path, pinned=old[0], served=new).startswith("fail")
+    both = bundle(new[0], old[0])
+    assert handshake(tmp_path, pinned=both, served=new) == "ok"
+    assert handshake(tmp_path, pinned=both, served=old) == "ok"
+
+
+def handshake(tmp_path: Path, *, pinned: bytes, served: tuple[bytes, bytes]) -> str:
+    (tmp_path / "c.pem").write_bytes(served[0])
+    (tmp_path / "k.pem").write_bytes(served[1])
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with contextlib.suppress(OSError), server_context.wrap_socket(conn, server_side=True):
+                pass
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client_context.load_verify_locations(cadata=pinned.decode())
+        client_context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        try:
+            with (
+                socket.create_connection(listener.getsockname(), timeout=5) as raw,
+                client_context.wrap_socket(raw, server_hostname="127.0.0.1"),
+            ):
+                return "ok"
+        except ssl.SSLError as exc:
+            return f"fail: {exc}"
+        finally:
+            thread.join(5)

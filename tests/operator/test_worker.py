@@ -383,3 +383,47 @@ async def test_a_secret_from_before_the_identity_key_gets_one_added_and_nothing_
     assert after[names.IDENTITY_KEY_KEY] != before[names.IDENTITY_KEY_KEY]
     assert after["secret-token"] == before["secret-token"]
     assert len(await rig.setwebhooks()) == 1
+
+
+async def test_a_self_signed_renewal_overlaps_the_two_certificates(rig: Rig) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    def sha(pem: bytes) -> str:
+        return x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex()
+
+    deps = rig.worker.deps
+    deps.settings = deps.settings.model_copy(
+        update={
+            "self_signed_validity": 40.0,
+            "self_signed_renew_before": 30.0,
+            "rotation_propagation_grace": 2.0,
+        }
+    )
+    rig.body["spec"]["webhook"] = {"url": "https://127.0.0.1:9/hook", "certificate": {"mode": "SelfSigned"}}
+    await rig.worker.run_pass()
+    first = rig.kube.data("bot-webhook")["tls.crt"]
+    assert (await rig.emulator.webhook(5001))["certificate_sha256"] == sha(first)
+    rig.clock.advance(11)  # 29 s left: renewal is due
+    await rig.worker.run_pass()
+    data = rig.kube.data("bot-webhook")
+    second = data["tls.crt"]
+    assert second != first
+    assert data["previous-tls.crt"] == first  # still trusted
+    assert "next-tls.crt" not in data
+    # Telegram was told to trust both before the swap (the new one first)...
+    webhook = await rig.emulator.webhook(5001)
+    assert webhook["certificate_sha256"] == sha(second)
+    assert len(await rig.setwebhooks()) == 2
+    # ...and the new one alone once the propagation grace is over.
+    rig.clock.advance(deps.settings.rotation_propagation_grace + 1)
+    await rig.worker.run_pass()
+    assert len(await rig.setwebhooks()) == 3
+    data = rig.kube.data("bot-webhook")
+    assert "previous-tls.crt" not in data
+    assert data["tls.crt"] == second
+    reasons = [e[1] for e in rig.events]
+    assert reasons.count("CertificateRenewalStarted") == 1
+    assert "CertificateRenewed" in reasons
+    assert "PreviousCertificateRetired" in reasons
+    assert rig.conditions()["Ready"]["status"] == "True"
