@@ -6,6 +6,7 @@ from typing import Any
 
 from .context import CallContext
 from .errors import bad_request
+from .formatting import apply_parse_mode
 from .messages import ChatMessage
 from .params import Params, get_int, get_json, get_str
 
@@ -64,10 +65,11 @@ def edit_target(ctx: CallContext, params: Params) -> ChatMessage:
     return entry
 
 
-def check_parse_mode(params: Params) -> None:
+def check_parse_mode(params: Params) -> str:
     mode = (get_str(params, "parse_mode") or "").lower()
     if mode not in PARSE_MODES:
         raise bad_request("unsupported parse_mode")
+    return mode
 
 
 def entities(params: Params, name: str) -> list[Any] | None:
@@ -76,21 +78,24 @@ def entities(params: Params, name: str) -> list[Any] | None:
 
 
 def message_text(params: Params) -> tuple[str, list[Any] | None]:
-    check_parse_mode(params)
-    text = get_str(params, "text") or ""
+    mode = check_parse_mode(params)
+    text, found = apply_parse_mode(get_str(params, "text") or "", mode, entities(params, "entities"))
     if not text.strip():
         raise bad_request("message text is empty")
     if len(text) > MAX_TEXT_LENGTH:
         raise bad_request("message is too long")
-    return text, entities(params, "entities")
+    return text, found
 
 
 def caption(params: Params) -> tuple[str | None, list[Any] | None]:
     """(caption or None when absent/empty, caption_entities)."""
-    check_parse_mode(params)
-    text = get_str(params, "caption")
-    if text is None or not text.strip():
+    mode = check_parse_mode(params)
+    raw = get_str(params, "caption")
+    if raw is None:
+        return None, None
+    text, found = apply_parse_mode(raw, mode, entities(params, "caption_entities"))
+    if not text.strip():
         return None, None
     if len(text) > MAX_CAPTION_LENGTH:
         raise bad_request("message caption is too long")
-    return text, entities(params, "caption_entities")
+    return text, found
