@@ -9,10 +9,12 @@ from .botapi import (
     BotApiClient,
     BotApiError,
     BotUser,
+    MalformedAnswer,
     NetworkError,
     NotFound,
     RetryAfter,
     ServerError,
+    ServerNotAllowed,
     SetWebhookParams,
     Unauthorized,
     WebhookInfo,
@@ -20,8 +22,9 @@ from .botapi import (
 from .conditions import Condition, merge_conditions
 from .model import TelegramBotSpec, parse_duration
 from .reconcile import Action, Memory, Observation, Problem, Timing, Wait, decide
-from .redaction import redact
+from .redaction import SecretRegistry, redact
 from .registration import Registration, drift, fingerprint
+from .servers import AllowedServers
 from .settings import OperatorSettings
 from .webhook_secret import (
     RotationPhase,
@@ -34,11 +37,13 @@ from .webhook_secret import (
 
 __all__ = [
     "Action",
+    "AllowedServers",
     "BadRequest",
     "BotApiClient",
     "BotApiError",
     "BotUser",
     "Condition",
+    "MalformedAnswer",
     "Memory",
     "NetworkError",
     "NotFound",
@@ -48,7 +53,9 @@ __all__ = [
     "Registration",
     "RetryAfter",
     "RotationPhase",
+    "SecretRegistry",
     "ServerError",
+    "ServerNotAllowed",
     "SetWebhookParams",
     "TelegramBotSpec",
     "Timing",
