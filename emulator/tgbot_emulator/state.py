@@ -24,9 +24,9 @@ from .records import (
     Via,
     Webhook,
 )
+from .seen import remember_update
 from .updates import (
     DEFAULT_USER_ID,
-    USER_MESSAGE_KINDS,
     command_entities,
     is_allowed,
     make_chat,
@@ -118,11 +118,7 @@ class EmulatorState:
         )
         bot.updates[record.update_id] = record
         bot.track_pending(record)
-        self._remember_chat(bot, body.get(kind))
-        if kind in USER_MESSAGE_KINDS and isinstance(body.get(kind), dict):
-            self._remember_user_message(bot, body[kind], record.update_id)
-        if kind == "callback_query" and isinstance(body.get(kind), dict):
-            self._remember_callback_query(bot, body[kind], record.update_id)
+        remember_update(bot, kind, body.get(kind), record.update_id)
         self.changed.fire()
         return record
 
@@ -146,47 +142,6 @@ class EmulatorState:
         if entities:
             message["entities"] = entities
         return self.inject_update(bot, {"message": message})
-
-    def _remember_callback_query(self, bot: Bot, query: dict[str, Any], update_id: int) -> None:
-        """A callback query in any update can be answered once, as in Telegram."""
-        query_id = query.get("id")
-        if not isinstance(query_id, str) or not query_id:
-            return
-        raw_message, raw_sender = query.get("message"), query.get("from")
-        message: dict[str, Any] = raw_message if isinstance(raw_message, dict) else {}
-        sender: dict[str, Any] = raw_sender if isinstance(raw_sender, dict) else {}
-        record = CallbackQueryRecord(
-            id=query_id,
-            update_id=update_id,
-            chat_id=int(message.get("chat", {}).get("id", 0) or 0),
-            message_id=int(message.get("message_id", 0) or 0),
-            data=str(query.get("data") or ""),
-            user_id=int(sender.get("id", 0) or 0),
-            created_at=time.time(),
-        )
-        bot.remember_callback_query(record)
-
-    def _remember_user_message(self, bot: Bot, message: dict[str, Any], update_id: int) -> None:
-        chat = message.get("chat")
-        if not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
-            return
-        if not isinstance(message.get("message_id"), int) or "date" not in message:
-            return
-        bot.messages.add(ChatMessage(message, from_bot=False, update_id=update_id))
-
-    def _remember_chat(self, bot: Bot, body: Any) -> None:
-        """Keep chats and message ids seen in updates so replies look consistent."""
-        if not isinstance(body, dict):
-            return
-        chat = body.get("chat")
-        if isinstance(chat, dict) and isinstance(chat.get("id"), int):
-            bot.chats[chat["id"]] = chat
-            message_id = body.get("message_id")
-            if isinstance(message_id, int):
-                bot.last_message_id[chat["id"]] = max(bot.last_message_id.get(chat["id"], 0), message_id)
-        user = body.get("from")
-        if isinstance(user, dict) and isinstance(user.get("id"), int):
-            bot.users[user["id"]] = user
 
     def mark_delivered(self, bot: Bot, record: UpdateRecord, via: str) -> None:
         if bot.settle(record, "delivered"):

@@ -39,9 +39,6 @@ DEFAULT_UPDATE_TYPES = frozenset(UPDATE_TYPES) - NOT_BY_DEFAULT
 
 DEFAULT_USER_ID = 100_000_001
 
-# Update fields whose payload is a new message in a chat (kept in the bot's message store).
-USER_MESSAGE_KINDS = frozenset({"message", "channel_post", "business_message"})
-
 # A bot command as Telegram detects it: "/" + up to 32 of [A-Za-z0-9_], optionally @botname,
 # at the start of the text or after whitespace.
 _COMMAND = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![A-Za-z0-9_@/])")

@@ -186,3 +186,11 @@ async def test_a_pressed_button_reaches_the_webhook(
     [delivered] = receiver.received
     assert delivered.body["callback_query"]["data"] == "drink:tea"
     assert delivered.body["update_id"] == pressed["update_id"]
+
+
+async def test_a_users_edit_shows_in_the_transcript(client: EmulatorClient) -> None:
+    update_id = await client.send_user_message(BOT_ID, "helo")
+    original = update_of(await client.updates(BOT_ID), update_id)["message"]
+    await client.inject_update(BOT_ID, {"edited_message": {**original, "text": "hello", "edit_date": 2}})
+    [line] = await client.transcript(BOT_ID, USER)
+    assert (line["text"], line["edited"], line["from_bot"]) == ("hello", True, False)
