@@ -1,5 +1,7 @@
 """parse_mode=HTML as Telegram applies it: tags become entities, the text loses its markup.
 
+(Markdown and MarkdownV2 live in :mod:`markdown`; :func:`apply_parse_mode` picks the parser.)
+
 Follows TDLib's parser: the tags and character references Telegram documents
 (https://core.telegram.org/bots/api#html-style), offsets in UTF-16 code units, and
 TDLib's error texts ("Unsupported start tag ..." with UTF-8 byte offsets).
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from .errors import bad_request
+from .markdown import parse_markdown, parse_markdown_v2
 from .updates import utf16_length
 
 _SIMPLE_TAGS = {
@@ -150,7 +153,9 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
 
 def apply_parse_mode(text: str, parse_mode: str, entities: list[Any] | None) -> tuple[str, list[Any] | None]:
     """The text and entities Telegram would store for this parse_mode."""
-    if parse_mode == "html":
-        plain, parsed = parse_html(text)
-        return plain, parsed or None
-    return text, entities
+    parsers = {"html": parse_html, "markdownv2": parse_markdown_v2, "markdown": parse_markdown}
+    parser = parsers.get(parse_mode)
+    if parser is None or not text:
+        return text, entities
+    plain, parsed = parser(text)
+    return plain, parsed or None
