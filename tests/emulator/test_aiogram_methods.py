@@ -213,3 +213,36 @@ async def test_messages_media_and_chats_through_aiogram(bot: Bot, client: Emulat
         await bot.delete_message(USER, text.message_id)
     group = await client.transcript(BOT_ID, -100777)
     assert [m["text"] for m in group] == ["hello", "hello"]
+
+
+async def test_methods_returned_from_handlers_go_back_in_the_webhook_reply(
+    bot: Bot, client: EmulatorClient
+) -> None:
+    dispatcher = Dispatcher()
+
+    @dispatcher.message(CommandStart())
+    async def start(message: Message) -> None:
+        await message.answer("Ready?", reply_markup=KEYBOARD)
+
+    @dispatcher.callback_query()
+    async def chosen(callback: CallbackQuery) -> object:
+        # aiogram puts a returned method into the webhook response instead of calling the API.
+        return callback.answer("noted", show_alert=True)
+
+    app = web.Application()
+    SimpleRequestHandler(dispatcher, bot, handle_in_background=False).register(app, path="/hook")
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        await bot.set_webhook(f"http://127.0.0.1:{runner.addresses[0][1]}/hook")
+        await client.wait_delivered(BOT_ID, [await client.send_command(BOT_ID, "start")], timeout=10)
+        [menu] = await client.sent_messages(BOT_ID)
+        pressed = await client.press_button(BOT_ID, menu["message_id"], callback_data="drink:tea")
+        await client.wait_delivered(BOT_ID, [pressed["update_id"]], timeout=10)
+    finally:
+        await runner.cleanup()
+    [query] = await client.callback_queries(BOT_ID)
+    assert query["answer"] == {"text": "noted", "show_alert": True, "url": None, "cache_time": 0}
+    [call] = await client.calls(BOT_ID, method="answerCallbackQuery")
+    assert (call["via"], call["status"]) == ("webhook_reply", 200)
