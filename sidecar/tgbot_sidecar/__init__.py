@@ -7,22 +7,23 @@ from .addresses import NetworkSet, client_address, normalize, parse_address
 from .app import Sidecar, listen_socket
 from .dedup import Deduplicator
 from .gateway import Gateway
-from .http1 import ChunkedDecoder, HttpError, RequestHead, parse_request_head, parse_response_head
+from .http1 import HttpError, RequestHead, RequestParser, parse_request_head
 from .metrics import SidecarMetrics
 from .settings import TELEGRAM_NETWORKS, Settings
+from .target import UpstreamTarget
 from .tlsreload import ReloadingTLS
 from .tokens import TokenStore
-from .upstream import UpstreamPool, UpstreamResult, UpstreamTarget
+from .upstream import UpstreamPool, UpstreamResult
 
 __all__ = [
     "TELEGRAM_NETWORKS",
-    "ChunkedDecoder",
     "Deduplicator",
     "Gateway",
     "HttpError",
     "NetworkSet",
     "ReloadingTLS",
     "RequestHead",
+    "RequestParser",
     "Settings",
     "Sidecar",
     "SidecarMetrics",
@@ -35,5 +36,4 @@ __all__ = [
     "normalize",
     "parse_address",
     "parse_request_head",
-    "parse_response_head",
 ]

@@ -16,12 +16,14 @@ from .addresses import NetworkSet
 from .admin import admin_app
 from .dedup import Deduplicator
 from .gateway import UNAVAILABLE_ANSWER, Gateway
+from .limits import Limits
 from .metrics import SidecarMetrics, new_registry
-from .server import Limits, WebhookConnection
+from .server import WebhookConnection
 from .settings import Settings, split_host_port
+from .target import UpstreamTarget
 from .tlsreload import ReloadingTLS
 from .tokens import TokenStore
-from .upstream import UpstreamPool, UpstreamTarget
+from .upstream import UpstreamPool
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,9 @@ import orjson
 from . import metrics as m
 from .addresses import Address, NetworkSet, client_address
 from .dedup import Deduplicator
-from .http1 import RequestHead, build_response
+from .http1 import RequestHead
 from .metrics import SidecarMetrics
+from .responses import build_response
 from .tokens import TokenStore
 from .upstream import OK, RESET, TIMEOUT, UNAVAILABLE, UpstreamPool, UpstreamResult
 

@@ -1,35 +1,39 @@
-"""A deliberately small HTTP/1.1 codec for the sidecar's two hops.
+"""HTTP/1.1 for the sidecar's two hops: llhttp (through ``httptools``) with a stricter policy on top.
 
-The sidecar speaks to exactly two kinds of peers - Telegram (or the proxy in front of it) and
-the dispatcher in the same pod - and per update it needs a handful of headers. A general
-parser builds objects (multidicts, URLs, stream readers) the sidecar never looks at, and that
-is where most of a naive forwarder's CPU goes. This module parses just enough, strictly: the
-classic request-smuggling ambiguities (Content-Length together with Transfer-Encoding,
-conflicting lengths, obs-fold, whitespace before the colon) are rejected, not interpreted.
+llhttp - the parser of Node.js, also behind uvicorn - does the byte-level work in C: request
+and status lines, header syntax (no whitespace before the colon, no obs-fold, no control
+characters in values or the target), Content-Length digits and duplicates, CL together with
+TE, chunk sizes, extensions and trailers. On top of it the sidecar refuses what it has no use
+for and what could be read two ways: any Transfer-Encoding but plain ``chunked``, TE on
+HTTP/1.0, versions other than 1.0/1.1, protocol upgrades, heads above the size limit (complete
+or not), too many header fields, and unbounded chunk extensions or trailers. Two secret-token
+headers join into a value no token equals (ambiguity fails closed). The parser only keeps the
+handful of headers the sidecar reads; the rest are validated by llhttp and dropped.
 """
 
 from __future__ import annotations
 
-from http import HTTPStatus
+from collections.abc import Callable
 from typing import NamedTuple
+
+import httptools
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_HEADERS = 100
 
-# RFC 9110 token characters: a method or header name containing anything else is an attack or
-# a bug. ``name.translate(None, _TOKEN_CHARS)`` is empty exactly when ``name`` is all token chars.
-_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-_REQUEST_HEADERS = frozenset(
-    {b"content-length", b"transfer-encoding", b"connection", b"expect", b"x-forwarded-for",
-     b"x-telegram-bot-api-secret-token"}
-)  # fmt: skip
-_RESPONSE_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"connection", b"content-type"})
+_WANTED = frozenset(
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"expect",
+        b"x-forwarded-for",
+        b"x-telegram-bot-api-secret-token",
+    }
+)
 
 
 class HttpError(Exception):
-    """A request the codec refuses; ``status`` is what to answer."""
+    """A message the codec refuses; ``status`` is what to answer."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
@@ -47,237 +51,231 @@ class RequestHead(NamedTuple):
     forwarded_for: tuple[str, ...]
 
 
-class ResponseHead(NamedTuple):
-    status: int
-    content_type: bytes
-    content_length: int | None
-    chunked: bool
-    keep_alive: bool
+class _Stop(Exception):
+    """Raised from a callback to end parsing (the connection closes after its answers)."""
 
 
-def _is_token(name: bytes) -> bool:
-    return bool(name) and not name.translate(None, _TOKEN_CHARS)
-
-
-def _headers(block: bytes, wanted: frozenset[bytes]) -> dict[bytes, list[bytes]]:
-    """The ``wanted`` headers of the lines after the start line; everything else is only validated.
-
-    The sidecar forwards the body under its own framing and no client header, so headers it
-    does not read cannot confuse the dispatcher. Names must be tokens followed directly by ":"
-    (so no "Name :" and no obs-fold line starting with whitespace); values hold no CR, LF or NUL.
-    The checks are C-level bytes methods (count, membership, translate), not a regex: the
-    regex engine walks the block a byte at a time and was most of the parse's cost.
-    """
-    lines = block.split(b"\r\n")
-    if len(lines) > MAX_HEADERS:
-        raise HttpError(431, "too many header fields")
-    # With no bare CR or LF, every CR and LF belongs to a line break.
-    breaks = len(lines) - 1
-    if b"\x00" in block or block.count(b"\r") != breaks or block.count(b"\n") != breaks:
-        raise HttpError(400, "malformed header line")
-    headers: dict[bytes, list[bytes]] = {}
-    for line in lines:
-        name, colon, value = line.partition(b":")
-        if not colon or not (name.replace(b"-", b"").isalnum() or _is_token(name)):
-            raise HttpError(400, "malformed header line")
-        name = name.lower()
-        if name in wanted:
-            if name in headers:
-                headers[name].append(value.strip(b" \t"))
-            else:
-                headers[name] = [value.strip(b" \t")]
-    return headers
-
-
-def _content_length(values: list[bytes] | None) -> int | None:
-    if values is None:
-        return None
-    if len(values) == 1 and values[0].isdigit() and len(values[0]) <= 18:
-        return int(values[0])  # the usual case
-    # Several identical values (or one "5, 5") are tolerated by RFC 9110; different ones are not.
-    found = {item.strip() for value in values for item in value.split(b",")}
-    if len(found) != 1:
-        raise HttpError(400, "conflicting Content-Length")
-    (text,) = found
-    if not text.isdigit() or len(text) > 18:
-        raise HttpError(400, "malformed Content-Length")
-    return int(text)
-
-
-def _chunked(values: list[bytes] | None) -> bool:
+def chunked_only(values: list[bytes] | None, status: int) -> bool:
+    """True for ``Transfer-Encoding: chunked``; any other coding is refused, not interpreted."""
     if values is None:
         return False
-    codings = [item.strip().lower() for value in values for item in value.split(b",")]
-    if codings != [b"chunked"]:
-        # gzip, chunked and friends: nobody sends them to a webhook, so refuse rather than guess.
-        raise HttpError(501, "unsupported Transfer-Encoding")
+    if values != [b"chunked"] and [v.strip().lower() for v in b",".join(values).split(b",")] != [b"chunked"]:
+        raise HttpError(status, "unsupported Transfer-Encoding")
     return True
 
 
-def _connection_tokens(values: list[bytes] | None) -> set[bytes]:
-    if values is None:
-        return set()
-    return {item.strip().lower() for value in values for item in value.split(b",")}
+def parser_error(exc: Exception, status: int) -> HttpError:
+    """Our HttpError out of whatever httptools raised (a callback's error rides on __context__)."""
+    context = exc.__context__
+    if isinstance(context, HttpError):
+        return context
+    if isinstance(exc, httptools.HttpParserCallbackError) and context is not None:
+        raise context  # a bug in a callback: let it surface, not pass as a malformed request
+    # llhttp's reasons are fixed strings ("Invalid header value char"): safe to answer with.
+    return HttpError(status, str(exc) or "malformed message")
+
+
+OnHead = Callable[[RequestHead], bool]
+OnRequest = Callable[[bytes, bool], None]
+
+
+class RequestParser:
+    """One connection's request stream: ``feed`` bytes, get callbacks per head and per request.
+
+    ``on_head(head)`` runs once a head is complete, before any of its body is kept; it returns
+    False to stop reading this connection. ``on_request(body, keep_alive)`` runs per complete
+    request, in order. ``feed`` raises :class:`HttpError` for a request to refuse.
+    """
+
+    __slots__ = (
+        "_body", "_body_len", "_chunked", "_chunks", "_clean", "_count", "_head_done", "_head_size",
+        "_headers", "_in_message", "_keep_alive", "_max_body", "_max_head", "_on_head", "_on_request",
+        "_parser", "_stopped", "_trailers", "_url", "_wire", "_wire_exact",
+    )  # fmt: skip
+
+    def __init__(self, on_head: OnHead, on_request: OnRequest, max_body: int, max_head: int) -> None:
+        self._on_head = on_head
+        self._on_request = on_request
+        self._max_body = max_body
+        self._max_head = max_head
+        self._parser = httptools.HttpRequestParser(self)
+        self._in_message = False
+        self._head_done = False
+        self._wire = 0
+        self._wire_exact = True
+        self._clean = True
+        self._stopped = False
+        self._begin()
+
+    @property
+    def mid_request(self) -> bool:
+        """Part of a request has arrived, not all of it."""
+        return self._in_message
+
+    @property
+    def head_done(self) -> bool:
+        return self._head_done
+
+    def feed(self, data: bytes) -> None:
+        if self._stopped:
+            return
+        try:
+            self._feed_all(data)
+        except _Stop:
+            self._stopped = True
+
+    def _feed_all(self, data: bytes) -> None:
+        # Slices of at most max_head bytes, so the byte accounting below (which cannot see where
+        # in a slice one request ends and the next begins) is never off by more than one slice.
+        step = self._max_head
+        if len(data) <= step:
+            self._feed(data)
+            return
+        view = memoryview(data)
+        for start in range(0, len(data), step):
+            self._feed(view[start : start + step])
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        self._clean = not self._in_message
+        began_before = self._in_message
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            raise HttpError(400, "protocol upgrades are not supported") from None
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _Stop):
+                raise exc.__context__ from None
+            raise parser_error(exc, 400) from None
+        if not self._in_message:
+            return
+        if began_before:
+            self._wire += len(data)
+        else:
+            self._wire = len(data)  # exact when the request began this slice, else an upper bound
+        if not self._head_done:
+            if self._wire > self._max_head * (1 if self._wire_exact else 2):
+                raise HttpError(431, "request head too large")
+        elif self._chunked:
+            self._check_framing(self._wire)
+
+    def _check_framing(self, wire: int) -> None:
+        # Chunk lines beyond their size digits, extensions and trailers: what a chunked body
+        # costs us to read besides the body. Up to ~20 bytes per chunk are the syntax itself.
+        framing = wire - self._head_size - self._body_len - 20 * self._chunks
+        if framing > self._max_head + (0 if self._wire_exact else self._max_head):
+            raise HttpError(431, "chunk extensions or trailers too large")
+
+    def _begin(self) -> None:
+        self._url = b""
+        self._headers: dict[bytes, list[bytes]] = {}
+        self._count = 0
+        self._head_size = 0
+        self._body: list[bytes] = []
+        self._body_len = 0
+        self._chunks = 0
+        self._trailers = 0
+        self._chunked = False
+        self._keep_alive = True
+
+    # -- httptools callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._begin()
+        self._in_message = True
+        self._head_done = False
+        self._wire = 0
+        self._wire_exact = self._clean
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_size += len(url) + 16  # with method, version, spaces and CRLF
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count += 1
+        if self._head_done:  # a trailer: checked by llhttp, counted here, dropped
+            self._trailers += len(name) + len(value) + 4
+            if self._count > MAX_HEADERS or self._trailers > self._max_head:
+                raise HttpError(431, "chunk extensions or trailers too large")
+            return
+        self._head_size += len(name) + len(value) + 4
+        if self._count > MAX_HEADERS:
+            raise HttpError(431, "too many header fields")
+        if self._head_size > self._max_head:
+            raise HttpError(431, "request head too large")
+        name = name.lower()
+        if name in _WANTED:
+            value = value.rstrip(b" \t")  # llhttp drops the leading whitespace, not the trailing
+            headers = self._headers
+            if name in headers:
+                headers[name].append(value)
+            else:
+                headers[name] = [value]
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise HttpError(505, "unsupported HTTP version")
+        if parser.should_upgrade():
+            raise HttpError(400, "protocol upgrades are not supported")
+        headers = self._headers
+        te = headers.get(b"transfer-encoding")
+        if te is not None and version == "1.0":
+            raise HttpError(400, "Transfer-Encoding on HTTP/1.0")  # RFC 9112 6.1: faulty framing
+        chunked = chunked_only(te, 501)
+        length = headers.get(b"content-length")  # llhttp checked: one value, digits only
+        expect = headers.get(b"expect")
+        tokens = headers.get(b"x-telegram-bot-api-secret-token")
+        forwarded = headers.get(b"x-forwarded-for")
+        self._keep_alive = parser.should_keep_alive()
+        self._chunked = chunked
+        self._head_done = True
+        head = RequestHead(
+            method=parser.get_method(),
+            target=self._url,
+            keep_alive=self._keep_alive,
+            content_length=int(length[0]) if length else None,
+            chunked=chunked,
+            # 100 Continue is HTTP/1.1; a 1.0 client would read it as the answer.
+            expect_continue=expect is not None and version == "1.1"
+            and any(v.lower() == b"100-continue" for v in expect),
+            secret_token=b", ".join(tokens) if tokens is not None else None,
+            forwarded_for=tuple(v.decode("latin-1") for v in forwarded) if forwarded else (),
+        )  # fmt: skip
+        if not self._on_head(head):
+            raise _Stop
+
+    def on_body(self, body: bytes) -> None:
+        self._body_len += len(body)
+        if self._body_len > self._max_body:  # Content-Length was checked up front; chunked here
+            raise HttpError(413, "body too large")
+        self._body.append(body)
+
+    def on_chunk_header(self) -> None:
+        self._chunks += 1
+
+    def on_message_complete(self) -> None:
+        if self._chunked:
+            # Judged on the slices before this one: the rest of this one may be the next request.
+            self._check_framing(self._wire)
+        self._in_message = False
+        self._head_done = False
+        self._clean = False
+        parts = self._body
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._on_request(body, self._keep_alive)
 
 
 def parse_request_head(head: bytes) -> RequestHead:
-    """Parse a request head (everything before the blank line, without it)."""
-    start, crlf, block = head.partition(b"\r\n")
-    parts = start.split(b" ")
-    if len(parts) != 3 or not parts[0] or not parts[1]:
-        raise HttpError(400, "malformed request line")
-    method, target, version = parts
-    if version == b"HTTP/1.1":
-        http11 = True
-    elif version == b"HTTP/1.0":
-        http11 = False
-    else:
-        raise HttpError(505, "unsupported HTTP version")
-    if method.translate(None, _TOKEN_CHARS):
-        raise HttpError(400, "malformed method")
-    headers = _headers(block, _REQUEST_HEADERS) if crlf else {}
-    chunked = _chunked(headers.get(b"transfer-encoding"))
-    content_length = _content_length(headers.get(b"content-length"))
-    if chunked and content_length is not None:
-        raise HttpError(400, "both Content-Length and Transfer-Encoding")
-    connection = _connection_tokens(headers.get(b"connection"))
-    keep_alive = b"close" not in connection if http11 else b"keep-alive" in connection
-    tokens = headers.get(b"x-telegram-bot-api-secret-token")
-    # Two token headers join into a value no token equals: ambiguity fails closed (401).
-    secret = b", ".join(tokens) if tokens is not None else None
-    expect = headers.get(b"expect")
-    forwarded = headers.get(b"x-forwarded-for", ())
-    return RequestHead(
-        method=method,
-        target=target,
-        keep_alive=keep_alive,
-        content_length=content_length,
-        chunked=chunked,
-        expect_continue=expect is not None and b"100-continue" in (v.lower() for v in expect),
-        secret_token=secret,
-        forwarded_for=tuple(v.decode("latin-1") for v in forwarded),
-    )
+    """Parse one request head (without the blank line) - for tests and tools."""
+    found: list[RequestHead] = []
 
+    def keep(parsed: RequestHead) -> bool:
+        found.append(parsed)
+        return False
 
-def parse_response_head(head: bytes) -> ResponseHead:
-    """Parse the dispatcher's response head (without the blank line)."""
-    start, crlf, block = head.partition(b"\r\n")
-    parts = start.split(b" ", 2)
-    if len(parts) < 2 or parts[0] not in (b"HTTP/1.1", b"HTTP/1.0"):
-        raise HttpError(502, "malformed status line")
-    if not parts[1].isdigit() or len(parts[1]) != 3:
-        raise HttpError(502, "malformed status code")
-    headers = _headers(block, _RESPONSE_HEADERS) if crlf else {}
-    chunked = _chunked(headers.get(b"transfer-encoding"))
-    content_length = None if chunked else _content_length(headers.get(b"content-length"))
-    connection = _connection_tokens(headers.get(b"connection"))
-    keep_alive = b"close" not in connection if parts[0] == b"HTTP/1.1" else b"keep-alive" in connection
-    content_type = headers.get(b"content-type")
-    return ResponseHead(
-        status=int(parts[1]),
-        content_type=content_type[0] if content_type else b"",
-        content_length=content_length,
-        chunked=chunked,
-        keep_alive=keep_alive,
-    )
-
-
-class ChunkedDecoder:
-    """Incremental ``Transfer-Encoding: chunked`` body decoder with a size cap."""
-
-    __slots__ = ("_buffer", "_framing", "_limit", "_max_framing", "_remaining", "_state", "body")
-
-    _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
-
-    def __init__(self, limit: int, max_framing: int = MAX_HEAD_BYTES) -> None:
-        self._limit = limit
-        # Chunk lines (extensions included) and trailers are read, then dropped: without a bound
-        # a client could send them forever without a byte of body.
-        self._max_framing = max_framing
-        self._framing = 0
-        self._buffer = b""
-        self._state = self._SIZE
-        self._remaining = 0
-        self.body = bytearray()
-
-    def feed(self, data: bytes) -> bytes | None:
-        """Consume ``data``; return the bytes after the body once it is complete, else ``None``.
-
-        Raises :class:`HttpError` (413 over the limit, 400 when malformed).
-        """
-        buffer = self._buffer + data if self._buffer else data
-        pos = 0
-        while True:
-            if self._state == self._DATA:
-                take = min(self._remaining, len(buffer) - pos)
-                self.body += buffer[pos : pos + take]
-                pos += take
-                self._remaining -= take
-                if self._remaining:
-                    break
-                self._state = self._DATA_END
-                continue
-            end = buffer.find(b"\r\n", pos)
-            if end < 0:
-                if self._framing + len(buffer) - pos > self._max_framing + 18:
-                    raise HttpError(431, "chunk extensions or trailers too large")
-                break
-            line = buffer[pos:end]
-            pos = end + 2
-            if self._state == self._SIZE:
-                # Up to 16 size digits do not count (each chunk carries body bytes, bounded by
-                # the limit); extensions, padding and trailers do.
-                self._framing += max(0, len(line) - 16)
-                if self._framing > self._max_framing:
-                    raise HttpError(431, "chunk extensions or trailers too large")
-                size_text = line.split(b";", 1)[0].strip(b" \t")
-                if not size_text or len(size_text) > 16 or size_text.strip(b"0123456789abcdefABCDEF"):
-                    raise HttpError(400, "malformed chunk size")
-                size = int(size_text, 16)
-                if len(self.body) + size > self._limit:
-                    raise HttpError(413, "body too large")
-                if size == 0:
-                    self._state = self._TRAILER
-                else:
-                    self._remaining = size
-                    self._state = self._DATA
-            elif self._state == self._DATA_END:
-                if line:
-                    raise HttpError(400, "chunk not followed by CRLF")
-                self._state = self._SIZE
-            elif line:  # _TRAILER: trailers are read and dropped, within the bound
-                self._framing += len(line) + 2
-                if self._framing > self._max_framing:
-                    raise HttpError(431, "chunk extensions or trailers too large")
-            else:  # _TRAILER's blank line ends the message
-                self._state = self._DONE
-                self._buffer = b""
-                return buffer[pos:]
-        self._buffer = buffer[pos:]
-        return None
-
-
-def reason(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b"Unknown"
-
-
-def build_response(
-    status: int,
-    body: bytes = b"",
-    content_type: bytes = b"text/plain; charset=utf-8",
-    extra: bytes = b"",
-    close: bool = False,
-) -> bytes:
-    """A complete response in one buffer, so it leaves in one ``write``.
-
-    ``extra`` is preformatted header lines, each ending in CRLF.
-    """
-    head = b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (status, reason(status), len(body))
-    if body:
-        head += b"Content-Type: " + content_type + b"\r\n"
-    if close:
-        head += b"Connection: close\r\n"
-    return head + extra + b"\r\n" + body
+    parser = RequestParser(keep, lambda body, keep_alive: None, 1 << 20, MAX_HEAD_BYTES)
+    parser.feed(head + b"\r\n\r\n")
+    if not found:
+        raise HttpError(400, "incomplete request head")
+    return found[0]

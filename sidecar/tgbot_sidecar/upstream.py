@@ -1,9 +1,9 @@
 """Forwarding to the dispatcher: a pool of persistent HTTP/1.1 connections.
 
 Each forward is one ``transport.write`` of precomputed header bytes plus the body, and the
-answer is parsed by a small :class:`asyncio.Protocol` - no task, stream reader or client
-session per update. The pool grows on demand (the sidecar's in-flight limit bounds it) and
-forgets connections the dispatcher closes, e.g. when it restarts.
+answer is parsed by llhttp (``httptools``) behind a small :class:`asyncio.Protocol` - no task,
+stream reader or client session per update. The pool grows on demand (the sidecar's in-flight
+limit bounds it) and forgets connections the dispatcher closes, e.g. when it restarts.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import NamedTuple, cast
-from urllib.parse import urlsplit
 
-from .http1 import MAX_HEAD_BYTES, ChunkedDecoder, HttpError, ResponseHead, parse_response_head
+import httptools
+
+from .http1 import HttpError, chunked_only
+from .target import UpstreamTarget
 
 log = logging.getLogger(__name__)
 
@@ -41,31 +42,6 @@ _TIMEOUT = UpstreamResult(TIMEOUT)
 _RESET = UpstreamResult(RESET)
 
 
-class UpstreamTarget(NamedTuple):
-    host: str
-    port: int
-    unix_socket: Path | None
-    request_prefix: bytes  # request line and fixed headers, up to "Content-Length: "
-
-    @classmethod
-    def from_url(cls, url: str, unix_socket: Path | None = None) -> UpstreamTarget:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"upstream must be an http:// URL, got {url!r}")
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        host_header = parts.netloc.rsplit("@", 1)[-1]
-        prefix = (
-            f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n"
-            "Content-Type: application/json\r\nContent-Length: "
-        ).encode("latin-1")
-        return cls(parts.hostname, parts.port or 80, unix_socket, prefix)
-
-    def describe(self) -> str:
-        return f"unix:{self.unix_socket}" if self.unix_socket else f"{self.host}:{self.port}"
-
-
 class _Exchange:
     """One forward: survives a retry on a fresh connection, ends exactly once."""
 
@@ -88,9 +64,11 @@ class _Exchange:
 
 
 class _Connection(asyncio.Protocol):
+    """One persistent connection to the dispatcher; llhttp parses its answers."""
+
     __slots__ = (
-        "_body", "_buffer", "_decoder", "_head", "_need", "_pool", "exchange", "got_bytes", "reused",
-        "transport",
+        "_body", "_content_type", "_framed", "_head_done", "_parser", "_pool", "_result", "_reusable",
+        "_size", "_te", "exchange", "got_bytes", "reused", "transport",
     )  # fmt: skip
 
     def __init__(self, pool: UpstreamPool) -> None:
@@ -98,15 +76,19 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.exchange: _Exchange | None = None
         self.reused = False
-        self._reset()
-
-    def _reset(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self._result: UpstreamResult | None = None
+        self._reusable = False
         self.got_bytes = False
-        self._buffer = b""
-        self._head: ResponseHead | None = None
-        self._decoder: ChunkedDecoder | None = None
-        self._need: int | None = None
-        self._body = bytearray()
+        self._begin()
+
+    def _begin(self) -> None:
+        self._head_done = False
+        self._framed = False  # Content-Length, chunked or no body: the end is in the bytes
+        self._content_type = b""
+        self._te: list[bytes] | None = None
+        self._body: list[bytes] = []
+        self._size = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # cast, not isinstance: uvloop's transports do not subclass asyncio.Transport.
@@ -122,72 +104,73 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
-        exchange = self.exchange
-        if exchange is None:
+        if self.exchange is None:
             # Bytes nobody asked for: the connection's framing can no longer be trusted.
             self.abort()
             return
         self.got_bytes = True
         try:
-            self._parse(data)
-        except HttpError as exc:
-            log.warning("malformed answer from the upstream: %s", exc)
-            self.abort()
-            self._end(_RESET, reusable=False)
+            self._parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            if self._result is None:
+                log.warning("malformed answer from the upstream: %s", _reason(exc))
+                self.abort()
+                self._end(_RESET, reusable=False)
+                return
+            self._reusable = False  # garbage after a complete answer: deliver it, drop the connection
+        result = self._result
+        if result is not None:
+            self._result = None
+            self._end(result, self._reusable)
 
-    def _parse(self, data: bytes) -> None:
-        while self._head is None:
-            buffer = self._buffer + data if self._buffer else data
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buffer) > MAX_HEAD_BYTES:
-                    raise HttpError(502, "response head too large")
-                self._buffer = buffer
-                return
-            head = parse_response_head(buffer[:end])
-            data = buffer[end + 4 :]
-            self._buffer = b""
-            if 100 <= head.status < 200:
-                continue  # interim response (100 Continue); the real one follows
-            self._head = head
-            if head.status in (204, 304):
-                self._complete(b"", reusable=head.keep_alive and not data)
-                return
-            if head.chunked:
-                self._decoder = ChunkedDecoder(MAX_RESPONSE_BYTES)
-            elif head.content_length is not None:
-                if head.content_length > MAX_RESPONSE_BYTES:
-                    raise HttpError(502, "response too large")
-                self._need = head.content_length
-        head = self._head
-        if self._decoder is not None:
-            rest = self._decoder.feed(data)
-            if rest is not None:
-                self._complete(bytes(self._decoder.body), reusable=head.keep_alive and not rest)
-            return
-        need = self._need
-        if need is None:  # no length: the body ends when the upstream closes
-            self._body += data
-            if len(self._body) > MAX_RESPONSE_BYTES:
+    # -- httptools callbacks (the outcome is delivered after feed_data, never from inside it) --
+
+    def on_message_begin(self) -> None:
+        if self._result is not None:
+            self._reusable = False  # bytes after the answer: framing no longer trusted
+            raise HttpError(502, "bytes after the answer")
+        self._begin()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"content-type":
+            self._content_type = value
+        elif name == b"content-length":  # llhttp checked it: one value, digits only
+            self._framed = True
+            if int(value) > MAX_RESPONSE_BYTES:
                 raise HttpError(502, "response too large")
-            return
-        if not self._body and len(data) >= need:  # the usual case: it all came in one read
-            self._complete(data[:need], reusable=head.keep_alive and len(data) == need)
-            return
-        self._body += data
-        if len(self._body) >= need:
-            reusable = head.keep_alive and len(self._body) == need
-            self._complete(bytes(self._body[:need]), reusable=reusable)
+        elif name == b"transfer-encoding":
+            self._te = [*(self._te or ()), value]
 
-    def _complete(self, body: bytes, reusable: bool) -> None:
-        head = self._head
-        assert head is not None
-        self._end(UpstreamResult(OK, head.status, head.content_type, body), reusable)
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        if parser.get_http_version() not in ("1.1", "1.0"):
+            raise HttpError(502, "unsupported HTTP version")
+        status = parser.get_status_code()
+        if chunked_only(self._te, 502) or status in (204, 304) or 100 <= status < 200:
+            self._framed = True
+        self._head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size > MAX_RESPONSE_BYTES:
+            raise HttpError(502, "response too large")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        parser = self._parser
+        status = parser.get_status_code()
+        if 100 <= status < 200:
+            self._begin()  # interim response (100 Continue); the real one follows
+            return
+        self._result = UpstreamResult(OK, status, self._content_type, b"".join(self._body))
+        self._reusable = parser.should_keep_alive()
 
     def _end(self, result: UpstreamResult, reusable: bool) -> None:
         exchange = self.exchange
         self.exchange = None
-        self._reset()
+        self.got_bytes = False
+        self._begin()
         if reusable and exchange is not None and not exchange.finished:
             self.reused = True
             self._pool.release(self)
@@ -201,9 +184,10 @@ class _Connection(asyncio.Protocol):
         exchange = self.exchange
         if exchange is None or exchange.finished:
             return
-        head = self._head
-        if head is not None and self._decoder is None and self._need is None:
-            self._complete(bytes(self._body), reusable=False)  # read-until-close body is complete
+        if self._head_done and not self._framed:
+            # Neither a length nor chunked: the body ends when the upstream closes.
+            self._end(UpstreamResult(OK, self._parser.get_status_code(), self._content_type,
+                                     b"".join(self._body)), reusable=False)  # fmt: skip
             return
         self.exchange = None
         if self.reused and not self.got_bytes and not exchange.retried:
@@ -213,6 +197,11 @@ class _Connection(asyncio.Protocol):
             self._pool.connect_and_send(exchange)
             return
         exchange.finish(_RESET)
+
+
+def _reason(exc: Exception) -> str:
+    context = exc.__context__
+    return str(context if isinstance(context, HttpError) else exc)
 
 
 class UpstreamPool:
