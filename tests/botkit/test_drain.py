@@ -36,6 +36,8 @@ async def test_sigterm_during_a_slow_handler_finishes_it(stack: Stack, script: s
     assert await asyncio.wait_for(stack.sidecar.process.wait(), 30) == 0, stack.sidecar.tail()
     log = bot.log.read_text()
     assert log.index("handler finished") < log.index("stopped")
+    if script == "slow_aiogram.py":
+        assert log.index("handler finished") < log.index("dispatcher shutdown")
 
     sent = {m["text"]: m["via"] for m in await stack.client.sent_messages(BOT_ID)}
     assert sent == replies

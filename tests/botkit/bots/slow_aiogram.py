@@ -28,6 +28,12 @@ async def slow(message: Message) -> SendMessage:
     return message.answer("reply after the wait")
 
 
+@dp.shutdown()
+async def shutdown() -> None:
+    # aiohttp's on_shutdown would run this before the slow handler is done; it must run after.
+    print("dispatcher shutdown", flush=True)
+
+
 @dp.message(F.text)
 async def echo(message: Message) -> None:
     await message.answer(message.text or "")
