@@ -112,6 +112,6 @@ def test_default_allowed_updates() -> None:
 
 def test_redact_path_hides_tokens_anywhere_and_control_characters() -> None:
     token = "123456:SECRET_abc-def"
-    path = redact_path(f"/bot{token}/send{token}Message\x1b[2J\n")
+    path = redact_path(f"/bot{token}/send{token}.x\x1b[2J\n")
     assert "SECRET" not in path
-    assert path == "/bot123456:***/send123456:***Message?[2J?"
+    assert path == "/bot123456:***/send123456:***.x?[2J?"
