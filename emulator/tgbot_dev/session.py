@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import signal
 import sys
@@ -88,7 +89,7 @@ async def _session(plan: Plan, stack: Stack, out: TextIO, err: TextIO) -> int:
                     flush=True,
                 )
                 return await _while_the_bot_runs(_interactive(chat, out), stack, err)
-            return await _while_the_bot_runs(_batch(chat, plan, out), stack, err)
+            return await _while_the_bot_runs(_batch(chat, plan, out, stack), stack, err)
     except (StartError, EmulatorClientError) as exc:
         print(f"tgbot-dev: {exc}", file=err, flush=True)
         return 1
@@ -136,7 +137,29 @@ async def _delivery_error(chat: Chat) -> str:
     return str(info.get("last_error_message") or "no error reported yet")
 
 
-async def _batch(chat: Chat, plan: Plan, out: TextIO) -> int:
+def _sidecar_warnings(stack: Stack, lines: int = 3) -> list[str]:
+    """The sidecar's last few WARNING+ lines (why it could not deliver: 404 from the bot...)."""
+    try:
+        text = stack.log("sidecar").read_text(errors="replace")
+    except OSError:
+        return []
+    found: list[str] = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+            details = {
+                k: v for k, v in record.items() if k not in ("level", "message", "time", "name", "logger")
+            }
+            line = f"{record.get('message')} {details}" if details else str(record.get("message"))
+            if not found or found[-1] != line:  # a retried update repeats the same line
+                found.append(line)
+    return found[-lines:]
+
+
+async def _batch(chat: Chat, plan: Plan, out: TextIO, stack: Stack) -> int:
     failures = 0
     for event in await chat.events():  # anything the bot sent on startup
         print(render(event), file=out, flush=True)
@@ -148,6 +171,8 @@ async def _batch(chat: Chat, plan: Plan, out: TextIO) -> int:
         except EmulatorTimeoutError:
             reason = await _delivery_error(chat)
             print(f"  not delivered within {plan.timeout:g} s: {reason}", file=out, flush=True)
+            for line in _sidecar_warnings(stack):
+                print(f"  sidecar: {line}", file=out, flush=True)
             failures += 1
             continue
         # Delivered means handled (the bot answers after handling); a bot that answers later

@@ -96,6 +96,15 @@ def test_expect_reply_fails_when_the_bot_stays_silent():
     assert "no answer within 2 s" in result.stdout
 
 
+def test_a_bot_on_the_wrong_path_is_reported_with_the_sidecars_reason():
+    result = run_dev(
+        "--message", "hi", "--timeout", "4", "--", sys.executable, str(BOTS / "wrong_path_aiogram.py")
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "not delivered within 4 s: Wrong response from the webhook: 502" in result.stdout
+    assert "  sidecar: " in result.stdout
+
+
 def test_a_bot_that_never_serves_its_socket_is_reported():
     result = run_dev(
         "--startup-timeout", "3", "--message", "hi", "--", sys.executable, "-c", "import time; time.sleep(60)"
