@@ -34,15 +34,19 @@ class Child:
         except OSError:
             return ""
 
+    def _signal(self, signum: int) -> None:
+        # The whole process group (its own, from start_new_session): a command such as
+        # `sh -c ...` or `uv run bot.py` passes nothing on, yet the bot under it must stop too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signum)
+
     async def stop(self, timeout: float) -> int:
         if self.running:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
+            self._signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.process.wait(), timeout)
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
+                self._signal(signal.SIGKILL)
                 await self.process.wait()
         assert self.process.returncode is not None
         return self.process.returncode

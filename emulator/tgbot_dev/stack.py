@@ -43,7 +43,7 @@ def find_sidecar() -> str:
     found = shutil.which("tgbot-sidecar", path=os.pathsep.join([str(here), os.environ.get("PATH", "")]))
     if found is None:
         raise StartError(
-            "tgbot-sidecar not found: install the sidecar's distribution (pip install ./sidecar)"
+            "tgbot-sidecar not found beside this Python or on PATH: install the tgbot-sidecar distribution"
         )
     return found
 

@@ -113,22 +113,33 @@ def test_a_bot_that_never_serves_its_socket_is_reported():
     assert "does not serve $BOT_SOCKET" in result.stderr
 
 
+def descendants_of(pid: int) -> set[int]:
+    found = children_of(pid)
+    for child in list(found):
+        with contextlib.suppress(FileNotFoundError):
+            found |= descendants_of(child)
+    return found
+
+
 def test_sigterm_stops_everything_it_started():
+    # The "bot" is a shell that waits for its own child: stopping the shell alone would leave it.
+    bot = f"{sys.executable} -c 'import time; time.sleep(600)'; echo never"
     process = subprocess.Popen(
-        [TGBOT_DEV, "run", "--message", "hi", "--", sys.executable, "-c", "import time; time.sleep(600)"],
+        [TGBOT_DEV, "run", "--message", "hi", "--", "sh", "-c", bot],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         deadline = time.monotonic() + 60
-        while len(children_of(process.pid)) < 3:  # emulator, sidecar, the "bot"
-            assert time.monotonic() < deadline, "tgbot-dev did not start its three processes"
+        while len(descendants_of(process.pid)) < 4:  # emulator, sidecar, the shell and its child
+            assert time.monotonic() < deadline, "tgbot-dev did not start its processes"
             time.sleep(0.1)
-        started = children_of(process.pid)
+        started = descendants_of(process.pid)
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 128 + signal.SIGTERM
         assert not [pid for pid in started if alive(pid)]
+        assert "never" not in process.communicate()[0]
     finally:
         if process.poll() is None:
             process.kill()

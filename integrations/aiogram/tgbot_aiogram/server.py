@@ -49,6 +49,7 @@ def _point_at_api_server(bot: Bot, api_server: str | None) -> None:
     # A server the bot chose itself is left alone.
     if api_server and bot.session.api == PRODUCTION:
         bot.session.api = TelegramAPIServer.from_base(api_server)
+        log.info("calling the Bot API at %s (BOT_API_SERVER)", api_server)
 
 
 def webhook_app(dispatcher: Dispatcher, bot: Bot, path: str, **data: Any) -> web.Application:
