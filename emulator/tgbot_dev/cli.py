@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliSuppress, SettingsConfigDict
 
 from .session import Plan, run
@@ -99,7 +100,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2)
     options, messages, command = split_arguments(args[1:])
     # Init data wins over the CLI and the environment (TGBOT_DEV_MESSAGE still works without flags).
+    init: dict[str, Any] = {"command": command}
     if messages:
-        CliApp.run(RunCommand, cli_args=options, command=command, message=messages)
-    else:
-        CliApp.run(RunCommand, cli_args=options, command=command)
+        init["message"] = messages
+    try:
+        CliApp.run(RunCommand, cli_args=options, **init)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"tgbot-dev run: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tgbot_dev.cli import split_arguments
+from tgbot_dev.cli import RunCommand, main, split_arguments
 
 from .conftest import BIN, BOTS
 
@@ -61,6 +61,41 @@ def test_messages_keep_their_text_verbatim():
     assert messages == ['a, "b" [c]', "1"]
     assert options == ["--timeout", "3"]
     assert command == ["python", "-c", "print([1, 2])"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "says"),
+    [
+        ([], 2, "usage: tgbot-dev run"),
+        (["--help"], 0, "usage: tgbot-dev run"),
+        (["serve"], 2, "unknown command 'serve'"),
+        (["run"], 2, "give the bot's command after --"),
+        (["run", "--message"], 2, "--message needs a value"),
+        (["run", "--timeout", "0", "--", "true"], 2, "--timeout: Input should be greater than 0"),
+        (
+            ["run", "--startup-timeout", "soon", "--", "true"],
+            2,
+            "--startup-timeout: Input should be a valid number",
+        ),
+    ],
+)
+def test_bad_command_lines_get_one_clear_line(
+    argv: list[str], code: int, says: str, capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == code
+    captured = capsys.readouterr()
+    assert says in captured.out + captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_options_come_from_the_environment_too(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TGBOT_DEV_TIMEOUT", "5")
+    monkeypatch.setenv("TGBOT_DEV_ALLOWED_UPDATES", '["message", "callback_query"]')
+    options = RunCommand(command=["python", "bot.py"])
+    assert options.timeout == 5
+    assert options.allowed_updates == ["message", "callback_query"]
 
 
 def test_aiogram_docs_bot_answers_each_message():
