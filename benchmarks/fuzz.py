@@ -10,13 +10,21 @@ request that must be refused is not forwarded; a request that must pass is answe
 forwarded. Afterwards: everything the upstream got is a JSON object with an integer update_id
 and no secret header, and the sidecar still runs.
 
-    .venv/bin/python -m benchmarks.fuzz [--examples 10000]
+Then abusive clients, all at once for ``--abuse-seconds``: slow heads without a token, slow
+bodies, trailer drips, connections that send nothing, and clients that pipeline requests but
+never read the answers. Each reconnects whenever the sidecar closes it. Meanwhile the sidecar's
+RSS is sampled and a valid update is sent every half second: RSS must stay flat (growth under
+``--max-rss-growth-mb``) and every valid update must be answered 200.
+
+    .venv/bin/python -m benchmarks.fuzz [--examples 10000] [--abusers 400] [--abuse-seconds 30]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
+import contextlib
 import json
 import socket
 import sys
@@ -32,6 +40,7 @@ from hypothesis import strategies as st
 
 from . import report
 from .processes import BIN, PYTHON, Group, free_port
+from .procstat import rss_bytes
 from .updates import SECRET_TOKEN, update
 
 MAX_BODY = 64 * 1024
@@ -390,9 +399,130 @@ def nested_json_case(depth: int = 5000) -> Case:
     return Case(raw, ALLOWED_V4, IDS.next(), must_refuse=True, kind="nested-deep")
 
 
+# -- abusive clients -----------------------------------------------------------------------
+
+ABUSE_KINDS = ("slow-head", "slow-body", "trailer-drip", "silent", "non-reader")
+_TOKEN_HEAD = (
+    f"POST /webhook HTTP/1.1\r\nHost: x\r\nX-Telegram-Bot-Api-Secret-Token: {SECRET_TOKEN}\r\n".encode()
+)
+# Answered at once (400, kept alive) without the upstream: a pipeline of these makes answers as
+# fast as the client sends - the client that never reads them would fill the sidecar's buffer.
+_PIPELINED = (_TOKEN_HEAD + b"Content-Length: 2\r\n\r\n{}") * 500
+_DRIPS = {
+    "slow-head": (b"POST /webhook HTTP/1.1\r\nX-Slow: ", b"a"),
+    "slow-body": (_TOKEN_HEAD + b"Content-Length: 60000\r\n\r\n{", b" "),
+    "trailer-drip": (_TOKEN_HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T: ", b"a"),
+    "silent": (b"", b""),
+}
+
+
+@dataclass
+class Abuse:
+    connections: collections.Counter[str] = field(default_factory=collections.Counter)
+    closed_by_sidecar: collections.Counter[str] = field(default_factory=collections.Counter)
+    rss_mb: list[float] = field(default_factory=list)
+    valid_sent: int = 0
+    valid_answered: list[int] = field(default_factory=list)
+
+
+async def _abuser(port: int, kind: str, stop: asyncio.Event, tally: Abuse) -> None:
+    """One abusive client; it reconnects whenever the sidecar closes it, until ``stop``."""
+    while not stop.is_set():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if kind == "non-reader":  # small buffers: the kernel holds little, the sidecar would hold it
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+            reader, writer = await asyncio.open_connection(sock=sock)
+        except OSError:
+            sock.close()
+            await asyncio.sleep(0.2)
+            continue
+        tally.connections[kind] += 1
+        try:
+            if kind == "non-reader":
+                while not stop.is_set():
+                    writer.write(_PIPELINED)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(writer.drain(), 0.5)
+            else:
+                first, drip = _DRIPS[kind]
+                writer.write(first)
+                while not stop.is_set():
+                    if drip:
+                        writer.write(drip)
+                        await writer.drain()
+                    with contextlib.suppress(TimeoutError):
+                        # Anything but a timeout - an answer (408) or the end - means the sidecar
+                        # closed it: only the sidecar ends these.
+                        await asyncio.wait_for(reader.read(65536), 0.1)
+                        if reader.at_eof():
+                            raise ConnectionResetError
+        except (ConnectionError, OSError):
+            tally.closed_by_sidecar[kind] += 1
+            await asyncio.sleep(0.05)
+        finally:
+            writer.transport.abort()
+
+
+async def _watch(port: int, pid: int, stop: asyncio.Event, tally: Abuse) -> None:
+    """Every half second: the sidecar's RSS, and a valid update that must be answered."""
+    while not stop.is_set():
+        tally.rss_mb.append(rss_bytes(pid) / 2**20)
+        body = json.dumps(update(IDS.next())).encode()
+        raw = _TOKEN_HEAD + b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        tally.valid_sent += 1
+        statuses = await asyncio.to_thread(exchange, port, Case(raw, ALLOWED_V4), 10.0)
+        tally.valid_answered.append(statuses[0] if statuses else 0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+
+
+async def _abuse(port: int, pid: int, abusers: int, seconds: float) -> Abuse:
+    tally = Abuse()
+    stop = asyncio.Event()
+    tally.rss_mb.append(rss_bytes(pid) / 2**20)
+    tasks = [asyncio.ensure_future(_abuser(port, ABUSE_KINDS[i % len(ABUSE_KINDS)], stop, tally))
+             for i in range(abusers)]  # fmt: skip
+    watcher = asyncio.ensure_future(_watch(port, pid, stop, tally))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await watcher
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return tally
+
+
+def abuse_result(tally: Abuse, max_growth_mb: float) -> dict[str, Any]:
+    base, peak = tally.rss_mb[0], max(tally.rss_mb)
+    answered = [s for s in tally.valid_answered if s == 200]
+    return {
+        "abusers_by_kind": dict(tally.connections),
+        "abusers_closed_by_sidecar": dict(tally.closed_by_sidecar),
+        "rss_start_mb": round(base, 1),
+        "rss_peak_mb": round(peak, 1),
+        "rss_growth_mb": round(peak - base, 1),
+        "valid_sent": tally.valid_sent,
+        "valid_answered_200": len(answered),
+        "valid_statuses": dict(collections.Counter(tally.valid_answered)),
+        "abuse_ok": bool(tally.valid_sent)
+        and len(answered) == tally.valid_sent
+        and peak - base <= max_growth_mb,
+    }
+
+
 def run(
-    examples: int, workdir: Path, garbage_share: float = 0.2, cases: tuple[Case, ...] = ()
+    examples: int,
+    workdir: Path,
+    garbage_share: float = 0.2,
+    cases: tuple[Case, ...] = (),
+    abusers: int = 0,
+    abuse_seconds: float = 0.0,
+    timeouts: float | None = None,
+    max_rss_growth_mb: float = 25.0,
 ) -> dict[str, Any]:
+    """The fuzz, then (with ``abusers``) the abusive clients; ``timeouts`` shortens the sidecar's."""
     started = time.time()
     tally = Tally()
     with Group(workdir / "logs") as group:
@@ -411,6 +541,9 @@ def run(
                 "--trusted-proxy", "127.0.0.2/32",
                 "--max-body-bytes", str(MAX_BODY), "--admin-listen", f"127.0.0.1:{free_port()}",
                 "--upstream-timeout", "5", "--log-level", "WARNING"]  # fmt: skip
+        if timeouts is not None:
+            for flag in ("--head-timeout", "--body-timeout", "--idle-timeout", "--send-timeout"):
+                argv += [flag, str(timeouts)]
         sidecar = group.start("sidecar", argv, listen=("127.0.0.1", port))
         strategy = st.one_of(requests(), garbage()) if garbage_share else requests()
 
@@ -424,6 +557,11 @@ def run(
             check(case, exchange(port, case), tally)
         if examples:
             fuzz()
+        abused = None
+        if abusers:
+            abused = abuse_result(
+                asyncio.run(_abuse(port, sidecar.pid, abusers, abuse_seconds)), max_rss_growth_mb
+            )
         alive = sidecar.alive()
         time.sleep(0.5)
         upstream = verify_upstream(record, tally)
@@ -441,6 +579,7 @@ def run(
         "sidecar_log_tail": log[-4000:] if "Traceback" in log else "",
         "closed_without_answer_by_kind": dict(tally.closed_by_kind.most_common()),
         **upstream,
+        **(abused or {}),
         "seconds": time.time() - started,
     }
     result["ok"] = (
@@ -450,12 +589,13 @@ def run(
         and not upstream["invalid_forwarded_count"]
         and not upstream["refused_but_forwarded"]
         and not upstream["valid_not_forwarded"]
+        and (abused is None or abused["abuse_ok"])
     )
     return result
 
 
 def render(r: dict[str, Any]) -> str:
-    rows = [
+    rows: list[tuple[str, Any]] = [
         ("requests sent", r["requests"]),
         ("answers by status", json.dumps(r["statuses"])),
         ("must pass / must be refused", f"{r['must_forward']} / {r['must_refuse']}"),
@@ -465,6 +605,15 @@ def render(r: dict[str, Any]) -> str:
         ("valid not forwarded", len(r["valid_not_forwarded"])),
         ("5xx / wrong answers", r["failure_count"]),
         ("sidecar alive, tracebacks", f"{r['sidecar_alive']}, {r['sidecar_tracebacks']}"),
+    ]
+    if "abuse_ok" in r:
+        rows += [
+            ("abusive connections by kind", json.dumps(r["abusers_by_kind"])),
+            ("  of them closed by the sidecar", json.dumps(r["abusers_closed_by_sidecar"])),
+            ("sidecar RSS start / peak MB", f"{r['rss_start_mb']} / {r['rss_peak_mb']}"),
+            ("valid updates answered 200", f"{r['valid_answered_200']} / {r['valid_sent']}"),
+        ]
+    rows += [
         ("seconds", f"{r['seconds']:.0f}"),
         ("verdict", "ok" if r["ok"] else "FAILED"),
     ]
@@ -474,10 +623,15 @@ def render(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m benchmarks.fuzz", description=__doc__.split("\n")[0])
     p.add_argument("--examples", type=int, default=10_000)
+    p.add_argument("--abusers", type=int, default=400, help="abusive clients at once (0: none)")
+    p.add_argument("--abuse-seconds", type=float, default=30.0)
+    p.add_argument("--timeouts", type=float, default=None, help="the sidecar's head/body/idle/send timeouts")
+    p.add_argument("--max-rss-growth-mb", type=float, default=25.0)
     p.add_argument("--results", type=Path, default=None)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tgbot-fuzz-") as tmp:
-        result = run(args.examples, Path(tmp))
+        result = run(args.examples, Path(tmp), abusers=args.abusers, abuse_seconds=args.abuse_seconds,
+                     timeouts=args.timeouts, max_rss_growth_mb=args.max_rss_growth_mb)  # fmt: skip
     print(render(result))
     for failure in result["failures"]:
         print("  ", failure)

@@ -116,7 +116,7 @@ class RequestParser:
     def head_done(self) -> bool:
         return self._head_done
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         if self._stopped:
             return
         try:
@@ -124,7 +124,7 @@ class RequestParser:
         except _Stop:
             self._stopped = True
 
-    def _feed_all(self, data: bytes) -> None:
+    def _feed_all(self, data: bytes | memoryview) -> None:
         # Slices of at most max_head bytes, so the byte accounting below (which cannot see where
         # in a slice one request ends and the next begins) is never off by more than one slice.
         step = self._max_head

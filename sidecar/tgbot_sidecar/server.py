@@ -30,13 +30,15 @@ log = logging.getLogger(__name__)
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: Stop reading from a client that sends more than this while its request is being forwarded.
-MAX_PENDING = 256 * 1024
+MAX_PENDING = 64 * 1024
 #: The answer beyond --max-connections: built once, written without reading the request.
 TOO_MANY_CONNECTIONS = build_response(503, b"too many connections\n", extra=b"Retry-After: 1\r\n", close=True)
 REQUEST_TIMEOUT = build_response(408, b"request not received in time\n", close=True)
 _NEVER = float("inf")
 
 _REQUEST, _ANSWER = range(2)
+#: Requests one connection gets answered per event-loop turn (pipelining must not starve others).
+_BURST = 16
 # What the connection waits for, which decides the deadline that applies.
 _IDLE, _HEAD_PHASE, _BODY_PHASE, _BUSY = range(4)
 
@@ -45,7 +47,7 @@ class WebhookConnection(asyncio.Protocol):
     __slots__ = (
         "_busy", "_closed", "_connections", "_deadline", "_eof", "_gateway", "_keep_alive", "_limits",
         "_loop", "_parser", "_pending", "_phase", "_pumping", "_queue", "_read_paused", "_refused",
-        "_timer", "_write_paused", "peer", "peer_allowed", "peer_trusted", "transport",
+        "_timer", "_write_paused", "_yielded", "peer", "peer_allowed", "peer_trusted", "transport",
     )  # fmt: skip
 
     def __init__(self, gateway: Gateway, connections: set[WebhookConnection], limits: Limits) -> None:
@@ -66,6 +68,7 @@ class WebhookConnection(asyncio.Protocol):
         # Parsed requests (and refusals) not answered yet, in order: (bytes, kind, keep-alive).
         self._queue: deque[tuple[bytes, int, bool]] = deque()
         self._busy = False
+        self._yielded = False  # busy only until the next loop turn (see _BURST)
         self._pumping = False
         self._closed = False
         self._refused = False
@@ -176,7 +179,7 @@ class WebhookConnection(asyncio.Protocol):
             self._set_deadline(timeout)
 
     def _update_reading(self) -> None:
-        paused = self._write_paused or len(self._pending) > MAX_PENDING
+        paused = self._write_paused or self._yielded or len(self._pending) > MAX_PENDING
         if paused != self._read_paused and not self._closed and self.transport is not None:
             self._read_paused = paused
             if paused:
@@ -189,9 +192,18 @@ class WebhookConnection(asyncio.Protocol):
     def _pump(self, data: bytes | None = None) -> None:
         """Parse and dispatch until blocked: on bytes, on the upstream, or on a client that does not read."""
         self._pumping = True
+        burst = _BURST
         try:
             while not self._closed and not self._busy and not self._write_paused:
                 if self._queue:
+                    if not burst:
+                        # A pipelining client gets a turn, not the loop: the rest waits for the
+                        # next iteration, after every other connection's callbacks.
+                        self._loop.call_soon(self._next_turn)
+                        self._yielded = self._busy = True
+                        self._update_reading()
+                        break
+                    burst -= 1
                     self._dispatch(*self._queue.popleft())
                     continue
                 if data is None:
@@ -200,10 +212,7 @@ class WebhookConnection(asyncio.Protocol):
                     data = bytes(self._pending)
                     self._pending.clear()
                     self._update_reading()
-                try:
-                    self._parser.feed(data)
-                except HttpError as exc:
-                    self._queue.append((self._refusal(exc), _ANSWER, False))
+                self._parse(data)
                 data = None
         finally:
             self._pumping = False
@@ -218,6 +227,32 @@ class WebhookConnection(asyncio.Protocol):
                 self.close()
             return
         self._await_bytes()
+
+    def _next_turn(self) -> None:
+        self._yielded = self._busy = False
+        self._update_reading()
+        if not self._closed:
+            self._pump()
+
+    def _parse(self, data: bytes) -> None:
+        step = self._limits.max_head_bytes
+        try:
+            if len(data) <= step:  # the usual case: a whole request, or a good part of one
+                self._parser.feed(data)
+                return
+            # Slice by slice, and no further once requests are complete: what waits for an
+            # answer (a pipelining client that does not read them) stays within one slice.
+            view = memoryview(data)
+            for start in range(0, len(data), step):
+                if self._refused:
+                    return  # the rest of a refused connection is never read
+                if self._queue:
+                    self._pending[:0] = view[start:]
+                    self._update_reading()
+                    return
+                self._parser.feed(view[start : start + step])
+        except HttpError as exc:
+            self._queue.append((self._refusal(exc), _ANSWER, False))
 
     def _on_head(self, head: RequestHead) -> bool:
         """A complete head: checks 1-5 before its body is kept; False stops reading."""
@@ -285,7 +320,7 @@ class WebhookConnection(asyncio.Protocol):
     @property
     def busy(self) -> bool:
         """A request of this connection is being handled (forwarded or waiting)."""
-        return self._busy
+        return self._busy and not self._yielded
 
     @property
     def idle(self) -> bool:
