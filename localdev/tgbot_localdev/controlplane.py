@@ -124,6 +124,14 @@ class ControlPlane:
     server: str = ""
     kubeconfig: Path = field(default_factory=Path)
     with_controller_manager: bool = False
+    #: The API server's address (a pod node's bridge IP, so pods can reach it); etcd stays on loopback.
+    host: str = "127.0.0.1"
+    #: Appended to kube-apiserver's flags (a later scalar flag wins).
+    apiserver_args: list[str] = field(default_factory=list)
+    #: A pod cluster needs the ServiceAccount admission plugin (token volumes): set to "".
+    disabled_admission_plugins: str = "ServiceAccount"
+    #: More kube-controller-manager controllers (deployments, endpoint slices, ...).
+    extra_controllers: list[str] = field(default_factory=list)
     _processes: list[LocalProcess] = field(default_factory=list)
     _own_workdir: bool = False
 
@@ -140,7 +148,7 @@ class ControlPlane:
             self.workdir = Path(tempfile.mkdtemp(prefix="tgbot-controlplane-"))
             self._own_workdir = True
         try:
-            pki = make_pki(self.workdir / "pki")
+            pki = make_pki(self.workdir / "pki", [self.host] if self.host != "127.0.0.1" else [])
             etcd_url = self._start_etcd()
             self._start_apiserver(pki, etcd_url)
             self.kubeconfig = self._write_kubeconfig(pki)
@@ -210,14 +218,14 @@ class ControlPlane:
     def _start_apiserver(self, pki: Pki, etcd_url: str) -> None:
         assert self.workdir is not None
         port = free_port()
-        self.server = f"https://127.0.0.1:{port}"
+        self.server = f"https://{self.host}:{port}"
         apiserver = self._spawn(
             "kube-apiserver",
             [
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
+                f"--bind-address={self.host}",
                 f"--secure-port={port}",
-                "--advertise-address=127.0.0.1",
+                f"--advertise-address={self.host}",
                 # No kubelet and no real Service network: don't reconcile the
                 # `kubernetes` Endpoints, which only logs errors on loopback.
                 "--endpoint-reconciler-type=none",
@@ -231,7 +239,8 @@ class ControlPlane:
                 f"--service-account-signing-key-file={pki.sa_private_key}",
                 "--service-cluster-ip-range=10.0.0.0/24",
                 "--allow-privileged=true",
-                "--disable-admission-plugins=ServiceAccount",
+                f"--disable-admission-plugins={self.disabled_admission_plugins}",
+                *self.apiserver_args,
             ],
         )
         context = ssl.create_default_context(cafile=str(pki.ca_cert))
@@ -244,6 +253,7 @@ class ControlPlane:
             "garbage-collector-controller",
             "serviceaccount-controller",
             "serviceaccount-token-controller",
+            *self.extra_controllers,
         ]
         kcm = self._spawn(
             "kube-controller-manager",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,11 @@ def _builder(
     )
 
 
-def make_pki(folder: Path) -> Pki:
-    """Write a fresh CA and the certificates signed by it into ``folder``."""
+def make_pki(folder: Path, extra_ips: Sequence[str] = ()) -> Pki:
+    """Write a fresh CA and the certificates signed by it into ``folder``.
+
+    ``extra_ips``: more addresses of the API server's serving certificate (a pod node's IP).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = _key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tgbot-test-ca")])
@@ -120,6 +124,7 @@ def make_pki(folder: Path) -> Pki:
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
             x509.IPAddress(ipaddress.ip_address("::1")),
             x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+            *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips),
         ],
     )
     admin, admin_key = leaf(
