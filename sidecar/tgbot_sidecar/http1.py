@@ -88,7 +88,7 @@ class RequestParser:
     """
 
     __slots__ = (
-        "_body", "_body_len", "_chunked", "_chunks", "_clean", "_count", "_head_done", "_head_size",
+        "_body", "_body_len", "_chunked", "_chunks", "_clean", "_count", "_head_done",
         "_headers", "_in_message", "_keep_alive", "_max_body", "_max_head", "_on_head", "_on_request",
         "_parser", "_stopped", "_trailers", "_url", "_wire", "_wire_exact",
     )  # fmt: skip
@@ -119,25 +119,22 @@ class RequestParser:
     def feed(self, data: bytes | memoryview) -> None:
         if self._stopped:
             return
+        step = self._max_head
         try:
-            self._feed_all(data)
+            if len(data) <= step:
+                self._feed(data)
+                return
+            # Slices of at most max_head bytes, so the byte accounting (which cannot see where in
+            # a slice one request ends and the next begins) is never off by more than one slice.
+            view = memoryview(data)
+            for start in range(0, len(data), step):
+                self._feed(view[start : start + step])
         except _Stop:
             self._stopped = True
 
-    def _feed_all(self, data: bytes | memoryview) -> None:
-        # Slices of at most max_head bytes, so the byte accounting below (which cannot see where
-        # in a slice one request ends and the next begins) is never off by more than one slice.
-        step = self._max_head
-        if len(data) <= step:
-            self._feed(data)
-            return
-        view = memoryview(data)
-        for start in range(0, len(data), step):
-            self._feed(view[start : start + step])
-
     def _feed(self, data: bytes | memoryview) -> None:
-        self._clean = not self._in_message
         began_before = self._in_message
+        self._clean = not began_before
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -153,23 +150,25 @@ class RequestParser:
         else:
             self._wire = len(data)  # exact when the request began this slice, else an upper bound
         if not self._head_done:
-            if self._wire > self._max_head * (1 if self._wire_exact else 2):
+            # >=: a head not complete after max_head bytes will be longer than that. Slices are
+            # max_head bytes at most, so a head longer than the limit always ends up here.
+            if self._wire >= self._max_head * (1 if self._wire_exact else 2):
                 raise HttpError(431, "request head too large")
         elif self._chunked:
             self._check_framing(self._wire)
 
     def _check_framing(self, wire: int) -> None:
         # Chunk lines beyond their size digits, extensions and trailers: what a chunked body
-        # costs us to read besides the body. Up to ~20 bytes per chunk are the syntax itself.
-        framing = wire - self._head_size - self._body_len - 20 * self._chunks
-        if framing > self._max_head + (0 if self._wire_exact else self._max_head):
+        # costs us to read besides the body. Up to ~20 bytes per chunk are the syntax itself;
+        # the head (at most max_head) is in ``wire`` too.
+        framing = wire - self._body_len - 20 * self._chunks
+        if framing > self._max_head * (2 if self._wire_exact else 3):
             raise HttpError(431, "chunk extensions or trailers too large")
 
     def _begin(self) -> None:
         self._url = b""
         self._headers: dict[bytes, list[bytes]] = {}
         self._count = 0
-        self._head_size = 0
         self._body: list[bytes] = []
         self._body_len = 0
         self._chunks = 0
@@ -188,20 +187,16 @@ class RequestParser:
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._head_size += len(url) + 16  # with method, version, spaces and CRLF
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # The head's size is judged by its bytes on the wire (in _feed), the count once it is
+        # complete: one addition per header here.
         self._count += 1
         if self._head_done:  # a trailer: checked by llhttp, counted here, dropped
             self._trailers += len(name) + len(value) + 4
-            if self._count > MAX_HEADERS or self._trailers > self._max_head:
+            if self._count > 2 * MAX_HEADERS or self._trailers > self._max_head:
                 raise HttpError(431, "chunk extensions or trailers too large")
             return
-        self._head_size += len(name) + len(value) + 4
-        if self._count > MAX_HEADERS:
-            raise HttpError(431, "too many header fields")
-        if self._head_size > self._max_head:
-            raise HttpError(431, "request head too large")
         name = name.lower()
         if name in _WANTED:
             value = value.rstrip(b" \t")  # llhttp drops the leading whitespace, not the trailing
@@ -212,6 +207,8 @@ class RequestParser:
                 headers[name] = [value]
 
     def on_headers_complete(self) -> None:
+        if self._count > MAX_HEADERS:
+            raise HttpError(431, "too many header fields")
         parser = self._parser
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
@@ -230,18 +227,17 @@ class RequestParser:
         self._keep_alive = parser.should_keep_alive()
         self._chunked = chunked
         self._head_done = True
-        head = RequestHead(
-            method=parser.get_method(),
-            target=self._url,
-            keep_alive=self._keep_alive,
-            content_length=int(length[0]) if length else None,
-            chunked=chunked,
+        head = RequestHead(  # positional: the fields in order, as named in RequestHead
+            parser.get_method(),
+            self._url,
+            self._keep_alive,
+            int(length[0]) if length else None,
+            chunked,
             # 100 Continue is HTTP/1.1; a 1.0 client would read it as the answer.
-            expect_continue=expect is not None and version == "1.1"
-            and any(v.lower() == b"100-continue" for v in expect),
-            secret_token=b", ".join(tokens) if tokens is not None else None,
-            forwarded_for=tuple(v.decode("latin-1") for v in forwarded) if forwarded else (),
-        )  # fmt: skip
+            expect is not None and version == "1.1" and any(v.lower() == b"100-continue" for v in expect),
+            b", ".join(tokens) if tokens is not None else None,
+            tuple(v.decode("latin-1") for v in forwarded) if forwarded else (),
+        )
         if not self._on_head(head):
             raise _Stop
 
