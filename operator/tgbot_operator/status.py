@@ -37,6 +37,10 @@ def token_condition(obs: Observation, mem: Memory) -> Condition:
         return Condition(
             names.TOKEN_VALID, "True", "Valid", f"the token belongs to {_mention(mem)} (id {mem.me.id})"
         )
+    failure = mem.failure
+    if failure is not None and failure.action == "GetMe" and failure.token_hash == obs.token_hash:
+        # Not known yet, but say why (and Ready carries the reason): a network error, a bad answer...
+        return Condition(names.TOKEN_VALID, "Unknown", failure.kind, failure.message)
     return Condition(names.TOKEN_VALID, "Unknown", "Checking", "getMe has not answered yet")
 
 

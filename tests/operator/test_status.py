@@ -155,3 +155,15 @@ def test_registration_survives_in_status() -> None:
     }
     assert status["bot"]["mention"] == "1"
     assert datetime.now(UTC) > NOW
+
+
+def test_a_failing_getme_says_why_in_token_valid_and_ready() -> None:
+    obs = observe()
+    mem = Memory(
+        failure=Failure("GetMe", "MalformedAnswer", "getMe: the result has no id", NOW, obs.token_hash)
+    )
+    status = build_status(obs, mem, secret_name="echo-webhook", existing_conditions=None)
+    conds = conditions(status)
+    assert (conds["TokenValid"]["status"], conds["TokenValid"]["reason"]) == ("Unknown", "MalformedAnswer")
+    assert conds["Ready"]["reason"] == "MalformedAnswer"
+    assert "no id" in conds["Ready"]["message"]
