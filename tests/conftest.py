@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from tests.support import Cluster
+from tests.support import Cluster, use_existing_cluster
 from tgbot_localdev.controlplane import ControlPlane, find_assets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -35,13 +35,9 @@ hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, prin
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
-def _use_existing_cluster() -> bool:
-    return os.environ.get("USE_EXISTING_CLUSTER", "").lower() in {"1", "true", "yes"}
-
-
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    if _use_existing_cluster():
+    if use_existing_cluster():
         kubeconfig = Path(os.environ.get("KUBECONFIG", Path.home() / ".kube" / "config"))
         if not kubeconfig.exists():
             pytest.fail(f"USE_EXISTING_CLUSTER=true but kubeconfig {kubeconfig} does not exist")
@@ -62,7 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     plane.start()
     try:
         env = plane.env()
-        # helm may come from PATH when KUBEBUILDER_ASSETS (which has none) is used.
+        # helm (Helm 4) and helm3 may come from PATH when KUBEBUILDER_ASSETS (which has none) is used.
         if not (assets / "helm").exists() and shutil.which("helm") is None:
             env["PATH"] = f"{find_helm_folder()}{os.pathsep}{env['PATH']}"
         env["HELM_CACHE_HOME"] = str(workdir / "helm-cache")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def use_existing_cluster() -> bool:
+    """``USE_EXISTING_CLUSTER=true``: the tests use the cluster of KUBECONFIG (and PATH's tools)."""
+    return os.environ.get("USE_EXISTING_CLUSTER", "").lower() in {"1", "true", "yes"}
 
 
 @dataclass
@@ -16,6 +23,9 @@ class Cluster:
     server: str
     #: False on an existing cluster whose controller-manager we don't know about.
     has_garbage_collector: bool = True
+    #: What ``helm()`` runs: a name looked up in ``env["PATH"]`` (our build has ``helm``, Helm 4,
+    #: and ``helm3``) or a path.
+    helm_command: str = "helm"
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
@@ -36,8 +46,19 @@ class Cluster:
 
     def helm(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            ["helm", *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+            [self.helm_command, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+            raise AssertionError(
+                f"{self.helm_command} {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
         return result
+
+    def using_helm(self, command: str) -> Cluster:
+        """The same cluster, with ``helm()`` running ``command`` (e.g. ``helm3``)."""
+        return dataclasses.replace(self, helm_command=command)

@@ -35,6 +35,11 @@ BOT_MINIMAL_VALUES: dict[str, Any] = {
 Obj = dict[str, Any]
 
 
+#: The Helm majors the charts are tested with: the command (in the helm folder or on PATH) and
+#: the major its ``helm version`` must report. Our build has ``helm`` (Helm 4) and ``helm3``.
+HELM_COMMANDS = {"helm": 4, "helm3": 3}
+
+
 def helm_folder() -> Path:
     """The folder holding the helm binary: KUBEBUILDER_ASSETS, PATH, or our cached build."""
     given = os.environ.get("KUBEBUILDER_ASSETS")
@@ -51,11 +56,34 @@ def helm_folder() -> Path:
             os.environ["KUBEBUILDER_ASSETS"] = saved
 
 
+def find_helm(command: str) -> Path | None:
+    """``command`` (``helm``, ``helm3``) beside our helm, else on PATH; None when there is none."""
+    beside = helm_folder() / command
+    if beside.exists():
+        return beside
+    found = shutil.which(command)
+    return Path(found) if found else None
+
+
+def helm_major(binary: Path | str, env: Mapping[str, str] | None = None) -> int:
+    """The major version ``binary version`` reports (``v4.3.1+g...`` -> 4)."""
+    out = subprocess.run(
+        [str(binary), "version", "--short"],
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
+    assert out.startswith("v"), out
+    return int(out[1:].split(".", 1)[0])
+
+
 class Helm:
     """helm without a cluster (lint, template), with its caches in a private folder."""
 
-    def __init__(self, folder: Path, home: Path) -> None:
-        self.binary = folder / "helm"
+    def __init__(self, binary: Path, home: Path) -> None:
+        self.binary = binary
         self.env = dict(
             os.environ,
             HELM_CACHE_HOME=str(home / "cache"),
@@ -201,5 +229,7 @@ class Releases:
         return release
 
     def cleanup(self) -> None:
+        # No --wait flag: neither major waits for the release's objects on uninstall by default, and
+        # Helm 4 deprecates --wait=false (its wait is a strategy now) while Helm 3 knows no strategy.
         for namespace, release in reversed(self.installed):
-            self.cluster.helm("uninstall", release, "-n", namespace, "--wait=false", check=False)
+            self.cluster.helm("uninstall", release, "-n", namespace, check=False)

@@ -15,6 +15,7 @@ when the test namespace is deleted; ``uninstall`` removes them.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import tempfile
 import time
@@ -81,7 +82,7 @@ def operator_service_account(cluster: Cluster, namespace: str, release: str) -> 
 
 
 def uninstall(cluster: Cluster, namespace: str, release: str) -> None:
-    cluster.helm("uninstall", release, "-n", namespace, "--wait=false", check=False)
+    cluster.helm("uninstall", release, "-n", namespace, check=False)
 
 
 def _kubeconfig_for_token(cluster: Cluster, token: str, namespace: str, account: str) -> str:
@@ -135,9 +136,6 @@ def _wait_until_authorized(cluster: Cluster, kubeconfig: Path, namespace: str, t
 
 def as_kubeconfig(cluster: Cluster, kubeconfig: Path) -> Cluster:
     """The same cluster seen through another kubeconfig (kubectl/helm run as its user)."""
-    return Cluster(
-        kubeconfig=kubeconfig,
-        env=dict(cluster.env, KUBECONFIG=str(kubeconfig)),
-        server=cluster.server,
-        has_garbage_collector=cluster.has_garbage_collector,
+    return dataclasses.replace(
+        cluster, kubeconfig=kubeconfig, env=dict(cluster.env, KUBECONFIG=str(kubeconfig))
     )

@@ -261,24 +261,118 @@ def test_bot_container_options(helm: Helm) -> None:
     assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
 
 
-def test_network_policy(helm: Helm) -> None:
-    assert not find(render(helm), "NetworkPolicy")
-    policy = one(render(helm, {"networkPolicy": {"enabled": True}}), "NetworkPolicy")
+INGRESS_NGINX_PODS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+    "podSelector": {
+        "matchLabels": {
+            "app.kubernetes.io/name": "ingress-nginx",
+            "app.kubernetes.io/component": "controller",
+        }
+    },
+}
+TELEGRAM_BLOCKS = [{"ipBlock": {"cidr": "149.154.160.0/20"}}, {"ipBlock": {"cidr": "91.108.4.0/22"}}]
+
+
+def policy_rules(objs: list[Obj]) -> dict[str, list[Obj]]:
+    """port name -> the peers allowed to reach it."""
+    policy = one(objs, "NetworkPolicy")
+    rules: dict[str, list[Obj]] = {}
+    for rule in policy["spec"]["ingress"]:
+        (port,) = [p["port"] for p in rule["ports"]]
+        rules[port] = rule["from"]
+    return rules
+
+
+def test_network_policy_is_on_by_default(helm: Helm) -> None:
+    policy = one(render(helm), "NetworkPolicy")
     assert policy["spec"]["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/name": "telegram-bot",
         "app.kubernetes.io/instance": "echo",
     }
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    webhook, admin = policy["spec"]["ingress"]
-    assert webhook["ports"] == [{"port": "webhook", "protocol": "TCP"}]
-    assert {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
-    } in webhook["from"]
-    assert {"ipBlock": {"cidr": "149.154.160.0/20"}} in webhook["from"]
-    assert {"ipBlock": {"cidr": "91.108.4.0/22"}} in webhook["from"]
-    assert admin["ports"] == [{"port": "admin", "protocol": "TCP"}]
-    assert admin["from"] == [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert [r["ports"] for r in policy["spec"]["ingress"]] == [
+        [{"port": "webhook", "protocol": "TCP"}],
+        [{"port": "admin", "protocol": "TCP"}],
+    ]
+    rules = policy_rules(render(helm))
+    # One peer with both selectors: the controller's pods in its namespace, not every pod there
+    # and not pods of that name elsewhere.
+    assert rules["webhook"] == [INGRESS_NGINX_PODS, *TELEGRAM_BLOCKS]
+    assert rules["admin"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {},
+        }
+    ]
+
+
+def test_network_policy_selectors_and_extra_peers(helm: Helm) -> None:
+    traefik = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}},
+    }
+    # Helm merges maps with the defaults: a default label the controller lacks is dropped with null.
+    traefik_values = merge(traefik, {"podSelector": {"matchLabels": {"app.kubernetes.io/component": None}}})
+    prometheus = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+    extra_admin = {"ipBlock": {"cidr": "10.0.5.0/24"}}
+    rules = policy_rules(
+        render(
+            helm,
+            {
+                "networkPolicy": {
+                    "ingressController": traefik_values,
+                    "webhookFrom": [{"ipBlock": {"cidr": "10.1.0.0/16"}}],
+                    "telegramCIDRs": [],
+                    "monitoring": {"namespaceSelector": None, **prometheus},
+                    "adminFrom": [extra_admin],
+                }
+            },
+        )
+    )
+    assert rules["webhook"] == [traefik, {"ipBlock": {"cidr": "10.1.0.0/16"}}]
+    # namespaceSelector null: only the pod selector, so the release namespace's Prometheus pods.
+    assert rules["admin"] == [prometheus, extra_admin]
+
+    rules = policy_rules(render(helm, {"networkPolicy": {"ingressController": None, "monitoring": None}}))
+    assert rules == {"webhook": TELEGRAM_BLOCKS}, "no admin rule: nothing but the kubelet reaches it"
+
+
+def test_network_policy_can_be_turned_off(helm: Helm) -> None:
+    assert not find(render(helm, {"networkPolicy": {"enabled": False}}), "NetworkPolicy")
+
+
+def test_trusted_proxies_come_with_the_network_policy(helm: Helm) -> None:
+    objs = render(helm, {"sidecar": {"trustedProxies": ["10.42.0.0/16"]}})
+    assert load_settings(container(one(objs, "Deployment"), "sidecar")["args"]).trusted_proxy == [
+        "10.42.0.0/16"
+    ]
+    assert policy_rules(objs)["webhook"][0] == INGRESS_NGINX_PODS
+
+
+def test_trusted_proxies_without_the_network_policy_are_refused(any_helm: Helm) -> None:
+    values = merge(
+        BOT_MINIMAL_VALUES,
+        {"sidecar": {"trustedProxies": ["10.42.0.0/16"]}, "networkPolicy": {"enabled": False}},
+    )
+    result = any_helm.template(BOT_CHART, values, check=False)
+    assert result.returncode != 0
+    assert "sidecar.trustedProxies is set but networkPolicy.enabled is false" in result.stderr
+    assert "could forge X-Forwarded-For" in result.stderr
+    assert "sidecar.trustedProxiesWithoutNetworkPolicy=true" in result.stderr
+
+
+def test_trusted_proxies_without_the_network_policy_when_acknowledged(any_helm: Helm) -> None:
+    values = merge(
+        BOT_MINIMAL_VALUES,
+        {
+            "sidecar": {"trustedProxies": ["10.42.0.0/16"], "trustedProxiesWithoutNetworkPolicy": True},
+            "networkPolicy": {"enabled": False},
+        },
+    )
+    objs = any_helm.render(BOT_CHART, values, release="echo", namespace="bots")
+    assert not find(objs, "NetworkPolicy")
+    assert load_settings(container(one(objs, "Deployment"), "sidecar")["args"]).trusted_proxy == [
+        "10.42.0.0/16"
     ]
 
 
@@ -290,13 +384,17 @@ def test_network_policy(helm: Helm) -> None:
         ({"token": {"secretName": "", "create": True}}, "token.value is required"),
         ({"telegramBot": {"webhook": {"certificate": {"mode": "Secret"}}}}, "secretName is required"),
         (
-            {"networkPolicy": {"enabled": True, "webhookFrom": [], "telegramCIDRs": []}},
+            {"networkPolicy": {"ingressController": None, "webhookFrom": [], "telegramCIDRs": []}},
             "nothing could deliver updates",
+        ),
+        (
+            {"networkPolicy": {"ingressController": {"namespaceSelector": None, "podSelector": None}}},
+            "networkPolicy.ingressController needs namespaceSelector and/or podSelector",
         ),
     ],
 )
-def test_missing_values_fail_with_a_message(helm: Helm, extra: dict[str, Any], message: str) -> None:
-    result = helm.template(BOT_CHART, merge(BOT_MINIMAL_VALUES, extra), check=False)
+def test_missing_values_fail_with_a_message(any_helm: Helm, extra: dict[str, Any], message: str) -> None:
+    result = any_helm.template(BOT_CHART, merge(BOT_MINIMAL_VALUES, extra), check=False)
     assert result.returncode != 0
     assert message in result.stderr
 
@@ -309,11 +407,13 @@ def test_missing_values_fail_with_a_message(helm: Helm, extra: dict[str, Any], m
         ({"telegramBot": {"webhook": {"maxConnections": 101}}}, "maxConnections"),
         ({"telegramBot": {"deletionPolicy": "Delete"}}, "deletionPolicy"),
         ({"sidecar": {"trustedProxies": ["everyone"]}}, "trustedProxies"),
+        ({"sidecar": {"trustedProxiesWithoutNetworkPolicy": "yes"}}, "trustedProxiesWithoutNetworkPolicy"),
+        ({"networkPolicy": {"ingressController": {"podSelector": {"app": "x"}}}}, "podSelector"),
         ({"unknown": True}, "unknown"),
     ],
 )
-def test_schema_rejects_bad_values(helm: Helm, extra: dict[str, Any], message: str) -> None:
-    result = helm.template(BOT_CHART, merge(BOT_MINIMAL_VALUES, extra), check=False)
+def test_schema_rejects_bad_values(any_helm: Helm, extra: dict[str, Any], message: str) -> None:
+    result = any_helm.template(BOT_CHART, merge(BOT_MINIMAL_VALUES, extra), check=False)
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
     assert message in result.stderr

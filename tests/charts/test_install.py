@@ -1,8 +1,10 @@
-"""Both charts installed into a real API server: the stored objects, dry-runs, the kept CRD."""
+"""Both charts installed into a real API server (with each Helm major): the stored objects, dry-runs,
+the kept CRD, the refusals."""
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 
@@ -35,8 +37,9 @@ def release_name(prefix: str) -> str:
 
 
 def test_operator_chart_installs_and_keeps_its_crd(
-    cluster: Cluster, namespace: str, releases: Releases
+    any_helm_cluster: Cluster, namespace: str, releases: Releases
 ) -> None:
+    cluster = any_helm_cluster
     release = releases.track(namespace, release_name("op"))
     if exists(cluster, "crd", CRD_NAME):
         # Installed by an earlier release or test: let this release take it over.
@@ -79,6 +82,10 @@ def test_operator_chart_installs_and_keeps_its_crd(
     assert rules_as_set(kopf_role["rules"]) == KOPF_PERMISSIONS
     binding = get(cluster, "clusterrolebinding", f"{namespace}-{fullname}")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": fullname, "namespace": namespace}]
+    # The API server accepted the Secrets policy (it compiles the CEL) and its binding.
+    policy = get(cluster, "validatingadmissionpolicy", f"{namespace}-{fullname}-secrets")
+    assert policy["spec"]["matchConditions"][0]["expression"].endswith(f":{namespace}:{fullname}'")
+    assert exists(cluster, "validatingadmissionpolicybinding", f"{namespace}-{fullname}-secrets")
 
     listed = json.loads(cluster.helm("list", "-n", namespace, "-o", "json").stdout)
     assert [(r["name"], r["status"]) for r in listed] == [(release, "deployed")]
@@ -86,19 +93,21 @@ def test_operator_chart_installs_and_keeps_its_crd(
     cluster.helm("uninstall", release, "-n", namespace)
     assert not exists(cluster, "deployment", fullname, "-n", namespace)
     assert not exists(cluster, "clusterrole", f"{namespace}-{fullname}")
+    assert not exists(cluster, "validatingadmissionpolicy", f"{namespace}-{fullname}-secrets")
     # The CRD stays: deleting it would delete every TelegramBot in the cluster.
     assert exists(cluster, "crd", CRD_NAME)
 
 
 def test_bot_chart_installs_a_telegram_bot_with_the_derived_url(
-    cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str
+    any_helm_cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str
 ) -> None:
+    cluster = any_helm_cluster
     release = releases.track(namespace, release_name("echo"))
     values: dict[str, Any] = {
         **BOT_MINIMAL_VALUES,
         "token": {"create": True, "value": "123456:TEST-token"},
         "telegramBot": {"webhook": {"path": "/tg/echo", "allowedUpdates": ["message"]}},
-        "networkPolicy": {"enabled": True},
+        "sidecar": {"trustedProxies": ["10.42.0.0/16"]},
     }
     install(cluster, release, BOT_CHART, namespace, values)
     fullname = f"{release}-telegram-bot"
@@ -121,12 +130,42 @@ def test_bot_chart_installs_a_telegram_bot_with_the_derived_url(
     assert "--path=/tg/echo" in sidecar["args"]
     ingress = get(cluster, "ingress", fullname, "-n", namespace)
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/tg/echo"
-    assert exists(cluster, "networkpolicy", fullname, "-n", namespace)
+    # On by default: the API server stored the webhook rule with both selectors in one peer.
+    policy = get(cluster, "networkpolicy", fullname, "-n", namespace)
+    webhook_rule = policy["spec"]["ingress"][0]
+    assert webhook_rule["ports"] == [{"port": "webhook", "protocol": "TCP"}]
+    assert set(webhook_rule["from"][0]) == {"namespaceSelector", "podSelector"}
     service = get(cluster, "service", fullname, "-n", namespace)
     assert {p["name"] for p in service["spec"]["ports"]} == {"webhook", "admin"}
 
     cluster.helm("uninstall", release, "-n", namespace)
     assert not exists(cluster, "tgbot", fullname, "-n", namespace)
+
+
+def test_install_refuses_trusted_proxies_without_the_network_policy(
+    any_helm_cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str
+) -> None:
+    cluster = any_helm_cluster
+    release = releases.track(namespace, release_name("xff"))
+    values = {
+        **BOT_MINIMAL_VALUES,
+        "sidecar": {"trustedProxies": ["10.42.0.0/16"]},
+        "networkPolicy": {"enabled": False},
+    }
+    with pytest.raises(
+        AssertionError, match=re.escape("sidecar.trustedProxies is set but networkPolicy.enabled is false")
+    ):
+        install(cluster, release, BOT_CHART, namespace, values)
+    assert not exists(cluster, "deployment", f"{release}-telegram-bot", "-n", namespace)
+    # Refused while rendering: no release was recorded, not even a failed one.
+    status = cluster.helm("status", release, "-n", namespace, check=False)
+    assert status.returncode != 0
+    assert "not found" in status.stderr, status.stderr
+    # Acknowledged: installed, with no NetworkPolicy.
+    values["sidecar"] = {"trustedProxies": ["10.42.0.0/16"], "trustedProxiesWithoutNetworkPolicy": True}
+    install(cluster, release, BOT_CHART, namespace, values)
+    assert exists(cluster, "deployment", f"{release}-telegram-bot", "-n", namespace)
+    assert not exists(cluster, "networkpolicy", f"{release}-telegram-bot", "-n", namespace)
 
 
 def test_the_crd_rejects_what_the_bot_chart_must_not_produce(
@@ -180,7 +219,8 @@ def test_operator_chart_namespaced_rbac_passes_server_side_dry_run(
         {"telegramBot": {"webhook": {"certificate": {"mode": "SelfSigned"}}}},
         {"telegramBot": {"webhook": {"certificate": {"mode": "Secret", "secretName": "tls"}}}},
         {
-            "networkPolicy": {"enabled": True},
+            "sidecar": {"trustedProxies": ["10.42.0.0/16"]},
+            "networkPolicy": {"monitoring": None, "adminFrom": [{"ipBlock": {"cidr": "10.0.5.0/24"}}]},
             "serviceAccount": {"create": True},
             "token": {"create": True, "value": "1:a"},
         },
@@ -242,9 +282,10 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("mode", ["namespaced", "cluster"])
 def test_peering_install_creates_the_peering_object(
-    cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str, mode: str
+    any_helm_cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str, mode: str
 ) -> None:
     """replicaCount 2: kopf's peering CRDs, then (a post-install hook) the peering object."""
+    cluster = any_helm_cluster
     release = releases.track(namespace, release_name("ha"))
     for crd in ("kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"):
         if exists(cluster, "crd", crd):

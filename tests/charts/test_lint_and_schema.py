@@ -1,4 +1,5 @@
-"""helm lint --strict, and values.schema.json declaring every value of values.yaml."""
+"""helm lint --strict with each Helm major, the same objects from both, and values.schema.json
+declaring every value of values.yaml."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from tests.charts.chartlib import BOT_CHART, OPERATOR_CHART, Helm
+from tests.charts.chartlib import BOT_CHART, BOT_MINIMAL_VALUES, OPERATOR_CHART, Helm, parse_manifests
 
 
 def lint_cases() -> Iterator[Any]:
@@ -22,21 +23,61 @@ def lint_cases() -> Iterator[Any]:
 
 
 @pytest.mark.parametrize(("chart", "values"), list(lint_cases()))
-def test_helm_lint_strict(helm: Helm, chart: Path, values: Path | None) -> None:
+def test_helm_lint_strict(any_helm: Helm, chart: Path, values: Path | None) -> None:
     args = ["lint", "--strict", str(chart)]
     if values is not None:
         args += ["-f", str(values)]
-    result = helm.run(*args, check=False)
+    result = any_helm.run(*args, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 chart(s) failed" in result.stdout
     assert "[WARNING]" not in result.stdout, result.stdout
     assert "[ERROR]" not in result.stdout, result.stdout
 
 
-def test_bot_chart_lint_fails_without_the_required_values(helm: Helm) -> None:
-    result = helm.run("lint", "--strict", str(BOT_CHART), check=False)
+def test_bot_chart_lint_fails_without_the_required_values(any_helm: Helm) -> None:
+    result = any_helm.run("lint", "--strict", str(BOT_CHART), check=False)
     assert result.returncode != 0
     assert "bot" in result.stdout + result.stderr
+
+
+def render_cases() -> Iterator[Any]:
+    for chart in (OPERATOR_CHART, BOT_CHART):
+        for values in sorted((chart / "ci").glob("*-values.yaml")):
+            yield pytest.param(chart, yaml.safe_load(values.read_text()), id=f"{chart.name}-{values.stem}")
+    yield pytest.param(OPERATOR_CHART, {}, id="operator-defaults")
+    yield pytest.param(
+        OPERATOR_CHART,
+        {
+            "watchNamespaces": ["a", "b"],
+            "replicaCount": 2,
+            "operator": {"allowBotApiServers": ["http://telegram-bot-api.bots:8081"]},
+            "serviceMonitor": {"enabled": True},
+            "podDisruptionBudget": {"enabled": True},
+        },
+        id="operator-options",
+    )
+    yield pytest.param(BOT_CHART, BOT_MINIMAL_VALUES, id="bot-minimal")
+    yield pytest.param(
+        BOT_CHART,
+        {
+            **BOT_MINIMAL_VALUES,
+            "sidecar": {"trustedProxies": ["10.42.0.0/16"]},
+            "networkPolicy": {"monitoring": None, "webhookFrom": [{"ipBlock": {"cidr": "10.1.0.0/16"}}]},
+            "telegramBot": {"webhook": {"certificate": {"mode": "Secret", "secretName": "tls"}}},
+        },
+        id="bot-options",
+    )
+
+
+@pytest.mark.parametrize(("chart", "values"), list(render_cases()))
+def test_helm_3_and_4_render_the_same_objects(
+    helm: Helm, helm3: Helm, chart: Path, values: dict[str, Any]
+) -> None:
+    """What the render tests check with Helm 4 holds for Helm 3: both produce the same objects."""
+    four = parse_manifests(helm.template(chart, values).stdout)
+    three = parse_manifests(helm3.template(chart, values).stdout)
+    assert four, "nothing rendered"
+    assert three == four
 
 
 def leaf_paths(values: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from pathlib import Path
+from typing import Any
 
+import kubernetes
 import pytest
 
 from tests.charts.chartlib import Releases
@@ -20,21 +23,14 @@ from tests.support import Cluster
 pytestmark = pytest.mark.cluster
 
 ALLOWED_IN_NAMESPACE = [
-    ("get", "telegrambots.tgbot.dev"),
     ("list", "telegrambots.tgbot.dev"),
     ("watch", "telegrambots.tgbot.dev"),
     ("patch", "telegrambots.tgbot.dev"),
-    ("get", "telegrambots.tgbot.dev/status"),
     ("patch", "telegrambots.tgbot.dev/status"),
-    ("update", "telegrambots.tgbot.dev/status"),
     ("get", "secrets"),
     ("create", "secrets"),
-    ("patch", "secrets"),
     ("update", "secrets"),
     ("create", "events"),
-    ("patch", "events"),
-    ("create", "events.events.k8s.io"),
-    ("patch", "events.events.k8s.io"),
 ]
 DENIED_IN_NAMESPACE = [
     ("list", "secrets"),
@@ -51,15 +47,24 @@ DENIED_IN_NAMESPACE = [
     ("delete", "events"),
     ("create", "serviceaccounts/token"),
     ("update", "telegrambots.tgbot.dev/finalizers"),
+    # Granted once, never called: kopf GETs nothing by name and patches status, the operator
+    # replaces its Secret (PUT), Events are core v1 creates.
+    ("get", "telegrambots.tgbot.dev"),
+    ("get", "telegrambots.tgbot.dev/status"),
+    ("update", "telegrambots.tgbot.dev/status"),
+    ("patch", "secrets"),
+    ("patch", "events"),
+    ("create", "events.events.k8s.io"),
+    ("patch", "events.events.k8s.io"),
 ]
 ALLOWED_CLUSTER_WIDE = [
-    ("get", "customresourcedefinitions.apiextensions.k8s.io"),
     ("list", "customresourcedefinitions.apiextensions.k8s.io"),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
     ("list", "namespaces"),
     ("watch", "namespaces"),
 ]
 DENIED_CLUSTER_WIDE = [
+    ("get", "customresourcedefinitions.apiextensions.k8s.io"),
     ("create", "customresourcedefinitions.apiextensions.k8s.io"),
     ("delete", "namespaces"),
     ("create", "namespaces"),
@@ -129,83 +134,95 @@ def test_operator_verbs_are_allowed_and_nothing_else(
 
 def test_can_i_list_shows_only_the_granted_rules(namespace: str, operator_account: Cluster) -> None:
     rows = can_i_list(operator_account, namespace)
-    assert rows["secrets"] == {"get", "create", "patch", "update"}
-    assert rows["telegrambots.tgbot.dev"] == {"get", "list", "watch", "patch"}
-    assert rows["telegrambots.tgbot.dev/status"] == {"get", "patch", "update"}
-    assert rows["events"] == {"create", "patch"}
-    assert rows["events.events.k8s.io"] == {"create", "patch"}
-    assert rows["customresourcedefinitions.apiextensions.k8s.io"] == {"get", "list", "watch"}
+    assert rows["secrets"] == {"get", "create", "update"}
+    assert rows["telegrambots.tgbot.dev"] == {"list", "watch", "patch"}
+    assert rows["telegrambots.tgbot.dev/status"] == {"patch"}
+    assert rows["events"] == {"create"}
+    assert "events.events.k8s.io" not in rows
+    assert rows["customresourcedefinitions.apiextensions.k8s.io"] == {"list", "watch"}
     assert rows["namespaces"] == {"list", "watch"}
     assert "pods" not in rows
     assert "configmaps" not in rows
+
+
+def webhook_secret(namespace: str, bot: str, uid: str, **changes: Any) -> dict[str, Any]:
+    """The Secret the operator writes for TelegramBot ``bot``; ``changes`` replace metadata fields."""
+    metadata: dict[str, Any] = {
+        "name": f"{bot}-webhook",
+        "namespace": namespace,
+        "labels": {"app.kubernetes.io/managed-by": "tgbot-operator", "tgbot.dev/bot": bot},
+        "ownerReferences": [
+            {
+                "apiVersion": "tgbot.dev/v1alpha1",
+                "kind": "TelegramBot",
+                "name": bot,
+                "uid": uid,
+                "controller": True,
+            }
+        ],
+    }
+    metadata.update(changes)
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": metadata,
+            "stringData": {"secret-token": "s3cr3t"}}  # fmt: skip
+
+
+def create_bot(cluster: Cluster, namespace: str, name: str = "echo") -> str:
+    """A TelegramBot (and its token Secret), created as admin; returns its uid."""
+    cluster.kubectl(
+        "create", "secret", "generic", f"{name}-token", "-n", namespace, "--from-literal=token=1:abc"
+    )
+    bot = {
+        "apiVersion": "tgbot.dev/v1alpha1",
+        "kind": "TelegramBot",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "tokenSecretRef": {"name": f"{name}-token"},
+            "webhook": {"url": "https://bot.example.com/webhook"},
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(bot))
+    uid: str = cluster.kubectl("get", "tgbot", name, "-n", namespace, "-o", "jsonpath={.metadata.uid}").stdout
+    return uid
 
 
 def test_the_operators_own_requests_succeed(
     cluster: Cluster, namespace: str, operator_account: Cluster
 ) -> None:
     """What the operator really does: read the token, write <name>-webhook, status, events."""
-    cluster.kubectl(
-        "create", "secret", "generic", "echo-token", "-n", namespace, "--from-literal=token=1:abc"
-    )
-    bot = {
-        "apiVersion": "tgbot.dev/v1alpha1",
-        "kind": "TelegramBot",
-        "metadata": {"name": "echo", "namespace": namespace},
-        "spec": {
-            "tokenSecretRef": {"name": "echo-token"},
-            "webhook": {"url": "https://bot.example.com/webhook"},
-        },
-    }
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(bot))
+    uid = create_bot(cluster, namespace)
 
     op = operator_account
     assert op.kubectl("get", "secret", "echo-token", "-n", namespace, "-o", "jsonpath={.data.token}").stdout
-    op.kubectl("get", "tgbot", "-n", namespace)
+    # kopf lists and watches; it never GETs a TelegramBot by name.
+    listed = op.kubectl("get", "tgbot", "-n", namespace, "-o", "jsonpath={.items[*].metadata.uid}").stdout
+    assert listed == uid
     op.kubectl("get", "tgbot", "--all-namespaces")
-    uid = op.kubectl("get", "tgbot", "echo", "-n", namespace, "-o", "jsonpath={.metadata.uid}").stdout
-    webhook_secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": "echo-webhook",
-            "namespace": namespace,
-            "ownerReferences": [
-                {
-                    "apiVersion": "tgbot.dev/v1alpha1",
-                    "kind": "TelegramBot",
-                    "name": "echo",
-                    "uid": uid,
-                    "controller": True,
-                }
-            ],
-        },
-        "stringData": {"secret-token": "s3cr3t"},
-    }
-    op.kubectl("create", "-f", "-", input=json.dumps(webhook_secret))
-    op.kubectl(
-        "patch", "secret", "echo-webhook", "-n", namespace, "--type=merge", "-p",
-        json.dumps({"stringData": {"previous-secret-token": "s3cr3t", "secret-token": "n3w"}}),
-    )  # fmt: skip
-    op.kubectl(
-        "patch", "tgbot", "echo", "-n", namespace, "--type=merge", "-p",
-        json.dumps({"metadata": {"finalizers": ["tgbot.dev/webhook"], "annotations": {"tgbot.dev/x": "1"}}}),
-    )  # fmt: skip
-    op.kubectl(
-        "patch", "tgbot", "echo", "-n", namespace, "--subresource=status", "--type=merge", "-p",
-        json.dumps({"status": {"webhookSecretName": "echo-webhook", "rotationPhase": "Idle"}}),
-    )  # fmt: skip
-    status = cluster.kubectl(
-        "get", "tgbot", "echo", "-n", namespace, "-o", "jsonpath={.status.rotationPhase}"
-    )
-    assert status.stdout == "Idle"
-    # Releasing the finalizer is a patch too (and lets the namespace go away).
-    op.kubectl(
-        "patch", "tgbot", "echo", "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}'
-    )  # fmt: skip
+    op.kubectl("create", "-f", "-", input=json.dumps(webhook_secret(namespace, "echo", uid)))
+    # A rotation replaces the Secret (PUT, with the resourceVersion it read).
+    stored = json.loads(op.kubectl("get", "secret", "echo-webhook", "-n", namespace, "-o", "json").stdout)
+    stored["stringData"] = {"previous-secret-token": "s3cr3t", "secret-token": "n3w"}
+    op.kubectl("replace", "-f", "-", input=json.dumps(stored))
+    # kopf's and the operator's patches are bare PATCH requests (kubectl patch would GET first).
+    with kubernetes.client.ApiClient(kubernetes_configuration(op)) as client:
+        custom = kubernetes.client.CustomObjectsApi(client)
+        bot = ("tgbot.dev", "v1alpha1", namespace, "telegrambots", "echo")
+        custom.patch_namespaced_custom_object(
+            *bot, {"metadata": {"finalizers": ["tgbot.dev/webhook"], "annotations": {"tgbot.dev/x": "1"}}}
+        )
+        custom.patch_namespaced_custom_object_status(
+            *bot, {"status": {"webhookSecretName": "echo-webhook", "rotationPhase": "Idle"}}
+        )
+        status = cluster.kubectl(
+            "get", "tgbot", "echo", "-n", namespace, "-o", "jsonpath={.status.rotationPhase}"
+        )
+        assert status.stdout == "Idle"
+        # Releasing the finalizer is a patch too (and lets the namespace go away).
+        custom.patch_namespaced_custom_object(*bot, {"metadata": {"finalizers": None}})
+    # kopf's Event: a POST with generateName (kopf.event and the log records it posts).
     event = {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": "echo.registered", "namespace": namespace},
+        "metadata": {"generateName": "kopf-event-", "namespace": namespace},
         "involvedObject": {
             "apiVersion": "tgbot.dev/v1alpha1",
             "kind": "TelegramBot",
@@ -218,14 +235,17 @@ def test_the_operators_own_requests_succeed(
         "type": "Normal",
     }
     op.kubectl("create", "-f", "-", input=json.dumps(event))
-    op.kubectl("get", "crd", "telegrambots.tgbot.dev")
+    op.kubectl("get", "crd")
     op.kubectl("get", "namespaces")
 
     # And what it must not do.
     for args in (
         ("get", "secrets", "-n", namespace),
         ("delete", "secret", "echo-token", "-n", namespace),
+        ("patch", "secret", "echo-token", "-n", namespace, "-p", '{"metadata":{"labels":{"a":"b"}}}'),
         ("delete", "tgbot", "echo", "-n", namespace),
+        ("get", "tgbot", "echo", "-n", namespace),
+        ("get", "crd", "telegrambots.tgbot.dev"),
         ("run", "x", "--image=busybox", "-n", namespace),
         ("get", "configmaps", "-n", namespace),
     ):
@@ -233,6 +253,89 @@ def test_the_operators_own_requests_succeed(
         assert refused.returncode != 0, args
         assert "Forbidden" in refused.stderr or "forbidden" in refused.stderr, refused.stderr
     assert cluster.kubectl("get", "secret", "echo-token", "-n", namespace, "-o", "name").stdout.strip()
+
+
+def kubernetes_configuration(account: Cluster) -> kubernetes.client.Configuration:
+    """The operator's client configuration, from the account's kubeconfig."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(
+        config_file=str(account.kubeconfig), client_configuration=configuration
+    )
+    return configuration
+
+
+def denied_by_policy(account: Cluster, *args: str, input: str | None = None) -> str:
+    """Run a write as ``account`` that the Secrets policy must refuse; returns the message."""
+    result = account.kubectl(*args, input=input, check=False)
+    assert result.returncode != 0, f"{args} was allowed"
+    assert "ValidatingAdmissionPolicy" in result.stderr, result.stderr
+    assert "denied request" in result.stderr, result.stderr
+    return result.stderr
+
+
+def wait_for_policy(account: Cluster, namespace: str, timeout: float = 30) -> None:
+    """The API server enforces a new policy once its informer has seen it and its binding."""
+    probe = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe", "namespace": namespace}}
+    deadline = time.monotonic() + timeout
+    while True:
+        result = account.kubectl(
+            "create", "--dry-run=server", "-f", "-", input=json.dumps(probe), check=False
+        )
+        if "ValidatingAdmissionPolicy" in result.stderr:
+            return
+        assert time.monotonic() < deadline, f"the Secrets policy is not enforced after {timeout} s: {result}"
+        time.sleep(0.5)
+
+
+def test_the_secrets_policy_confines_the_operator_to_its_own_secrets(
+    cluster: Cluster, namespace: str, operator_account: Cluster
+) -> None:
+    """RBAC lets the account create and update any Secret of the namespace; the chart's
+    ValidatingAdmissionPolicy, enforced by the API server, narrows that to the Secrets it manages."""
+    uid = create_bot(cluster, namespace)
+    op = operator_account
+    wait_for_policy(op, namespace)
+    dry = ("create", "--dry-run=server", "-f", "-")
+
+    unlabelled = webhook_secret(namespace, "echo", uid, labels={})
+    assert "labelled app.kubernetes.io/managed-by=tgbot-operator" in denied_by_policy(
+        op, *dry, input=json.dumps(unlabelled)
+    )
+    unowned = webhook_secret(namespace, "echo", uid, ownerReferences=[])
+    assert "that controls it" in denied_by_policy(op, *dry, input=json.dumps(unowned))
+    misnamed = webhook_secret(namespace, "echo", uid, name="db-credentials")
+    assert "that controls it" in denied_by_policy(op, *dry, input=json.dumps(misnamed))
+    not_opaque = {**webhook_secret(namespace, "echo", uid), "type": "kubernetes.io/basic-auth"}
+    not_opaque["stringData"] = {"username": "u", "password": "p"}
+    assert "Opaque" in denied_by_policy(op, *dry, input=json.dumps(not_opaque))
+
+    # Taking over a Secret it does not manage: replacing the user's token Secret, even with the
+    # labels and owner of a managed one, is refused because the stored Secret is not one.
+    token = json.loads(op.kubectl("get", "secret", "echo-token", "-n", namespace, "-o", "json").stdout)
+    forged = webhook_secret(
+        namespace, "echo", uid, name="echo-token", resourceVersion=token["metadata"]["resourceVersion"]
+    )
+    assert "may not take over" in denied_by_policy(op, "replace", "-f", "-", input=json.dumps(forged))
+    assert (
+        "managed-by"
+        not in cluster.kubectl(
+            "get", "secret", "echo-token", "-n", namespace, "-o", "jsonpath={.metadata.labels}"
+        ).stdout
+    )
+
+    # Its own Secret: created and replaced.
+    op.kubectl("create", "-f", "-", input=json.dumps(webhook_secret(namespace, "echo", uid)))
+    stored = json.loads(op.kubectl("get", "secret", "echo-webhook", "-n", namespace, "-o", "json").stdout)
+    stored["stringData"] = {"secret-token": "n3w"}
+    op.kubectl("replace", "-f", "-", input=json.dumps(stored))
+    # ... but not turned into someone else's.
+    stored = json.loads(op.kubectl("get", "secret", "echo-webhook", "-n", namespace, "-o", "json").stdout)
+    stored["metadata"]["labels"] = {}
+    assert "managed-by" in denied_by_policy(op, "replace", "-f", "-", input=json.dumps(stored))
+
+    # Everyone else is left to RBAC: the admin still writes any Secret.
+    elsewhere = webhook_secret(namespace, "echo", uid, labels={}, name="admin-made")
+    cluster.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(elsewhere))
 
 
 def test_watch_namespaces_confines_the_operator(cluster: Cluster, namespace: str, releases: Releases) -> None:

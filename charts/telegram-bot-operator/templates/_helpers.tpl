@@ -69,31 +69,36 @@ app.kubernetes.io/part-of: telegram-bot-operator
 {{- end }}
 
 {{/*
-The permissions the operator needs in every namespace it serves. Kept minimal on purpose:
-- telegrambots: kopf lists/watches them and patches finalizers and its annotations.
-- telegrambots/status: the operator writes status (kopf patches it; update for replace calls).
-- secrets: read the token Secret and the certificate Secret by name, write <name>-webhook.
-  No list/watch (no Secret is watched) and no delete (the generated Secret is owned by its
-  TelegramBot and garbage-collected).
-- events (core and events.k8s.io): kopf and the operator post Events.
-- kopfpeerings: only with peering in namespaced mode.
+The permissions the operator needs in every namespace it serves: exactly the calls it makes
+(tests/charts/test_rbac.py runs the operator with them and checks each verb is needed).
+- telegrambots list/watch: kopf lists and watches them (it never GETs one by name).
+- telegrambots patch: kopf patches finalizers and its progress annotations.
+- telegrambots/status patch: the operator's only status write (a merge patch); kopf writes
+  status through the same patch.
+- secrets get/create/update: read the token Secret and the certificate Secret by name, create
+  <name>-webhook and replace it (PUT). No list/watch (no Secret is watched), no patch, no delete
+  (the generated Secret is owned by its TelegramBot and garbage-collected).
+- events create (core v1): kopf posts every Event with a POST to /api/v1/.../events, also the
+  operator's own (kopf.event) and the log records it turns into Events; it never patches one
+  and never uses events.k8s.io.
+- kopfpeerings list/watch/patch: only with peering in namespaced mode.
 */}}
 {{- define "tgbot-operator.namespacedRules" -}}
 - apiGroups: [tgbot.dev]
   resources: [telegrambots]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
 - apiGroups: [tgbot.dev]
   resources: [telegrambots/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, create, patch, update]
-- apiGroups: ["", events.k8s.io]
+  verbs: [get, create, update]
+- apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- if and (include "tgbot-operator.peering" .) .Values.watchNamespaces }}
 - apiGroups: [kopf.dev]
   resources: [kopfpeerings]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
 {{- end }}
 {{- end }}

@@ -94,3 +94,21 @@ app.kubernetes.io/part-of: telegram-bot-operator
 {{- required "telegramBot.webhook.certificate.secretName is required in Secret mode" $cert.secretName }}
 {{- end }}
 {{- end }}
+
+{{/*
+A NetworkPolicyPeer from {namespaceSelector, podSelector}: one peer, so both must match (the
+pods of podSelector in the namespaces of namespaceSelector). A selector set to null is left out;
+{} matches everything.
+*/}}
+{{- define "telegram-bot.selectorPeer" -}}
+{{- $peer := dict }}
+{{- range $key := list "namespaceSelector" "podSelector" }}
+{{- if and (hasKey $.peer $key) (not (kindIs "invalid" (index $.peer $key))) }}
+{{- $_ := set $peer $key (index $.peer $key) }}
+{{- end }}
+{{- end }}
+{{- if not $peer }}
+{{- fail (printf "%s needs namespaceSelector and/or podSelector (or set it to null to leave it out)" .what) }}
+{{- end }}
+{{- toYaml $peer }}
+{{- end }}
