@@ -88,9 +88,11 @@ class RequestParser:
     """
 
     __slots__ = (
-        "_body", "_body_len", "_chunked", "_chunks", "_clean", "_count", "_head_done",
-        "_headers", "_in_message", "_keep_alive", "_max_body", "_max_head", "_on_head", "_on_request",
-        "_parser", "_stopped", "_trailers", "_url", "_wire", "_wire_exact",
+        "_body", "_body_len", "_chunked", "_chunks", "_clean", "_count", "_headers", "_keep_alive",
+        "_max_body", "_max_head", "_on_head", "_on_request", "_parser", "_stopped", "_trailers", "_url",
+        "_wire", "_wire_exact",
+        "head_done",  # the current request's head is complete, its body is being read
+        "mid_request",  # part of a request has arrived, not all of it
     )  # fmt: skip
 
     def __init__(self, on_head: OnHead, on_request: OnRequest, max_body: int, max_head: int) -> None:
@@ -99,22 +101,13 @@ class RequestParser:
         self._max_body = max_body
         self._max_head = max_head
         self._parser = httptools.HttpRequestParser(self)
-        self._in_message = False
-        self._head_done = False
+        self.mid_request = False
+        self.head_done = False
         self._wire = 0
         self._wire_exact = True
         self._clean = True
         self._stopped = False
         self._begin()
-
-    @property
-    def mid_request(self) -> bool:
-        """Part of a request has arrived, not all of it."""
-        return self._in_message
-
-    @property
-    def head_done(self) -> bool:
-        return self._head_done
 
     def feed(self, data: bytes | memoryview) -> None:
         if self._stopped:
@@ -133,7 +126,7 @@ class RequestParser:
             self._stopped = True
 
     def _feed(self, data: bytes | memoryview) -> None:
-        began_before = self._in_message
+        began_before = self.mid_request
         self._clean = not began_before
         try:
             self._parser.feed_data(data)
@@ -143,13 +136,13 @@ class RequestParser:
             if isinstance(exc.__context__, _Stop):
                 raise exc.__context__ from None
             raise parser_error(exc, 400) from None
-        if not self._in_message:
+        if not self.mid_request:
             return
         if began_before:
             self._wire += len(data)
         else:
             self._wire = len(data)  # exact when the request began this slice, else an upper bound
-        if not self._head_done:
+        if not self.head_done:
             # >=: a head not complete after max_head bytes will be longer than that. Slices are
             # max_head bytes at most, so a head longer than the limit always ends up here.
             if self._wire >= self._max_head * (1 if self._wire_exact else 2):
@@ -180,8 +173,8 @@ class RequestParser:
 
     def on_message_begin(self) -> None:
         self._begin()
-        self._in_message = True
-        self._head_done = False
+        self.mid_request = True
+        self.head_done = False
         self._wire = 0
         self._wire_exact = self._clean
 
@@ -192,7 +185,7 @@ class RequestParser:
         # The head's size is judged by its bytes on the wire (in _feed), the count once it is
         # complete: one addition per header here.
         self._count += 1
-        if self._head_done:  # a trailer: checked by llhttp, counted here, dropped
+        if self.head_done:  # a trailer: checked by llhttp, counted here, dropped
             self._trailers += len(name) + len(value) + 4
             if self._count > 2 * MAX_HEADERS or self._trailers > self._max_head:
                 raise HttpError(431, "chunk extensions or trailers too large")
@@ -226,7 +219,7 @@ class RequestParser:
         forwarded = headers.get(b"x-forwarded-for")
         self._keep_alive = parser.should_keep_alive()
         self._chunked = chunked
-        self._head_done = True
+        self.head_done = True
         head = RequestHead(  # positional: the fields in order, as named in RequestHead
             parser.get_method(),
             self._url,
@@ -254,8 +247,8 @@ class RequestParser:
         if self._chunked:
             # Judged on the slices before this one: the rest of this one may be the next request.
             self._check_framing(self._wire)
-        self._in_message = False
-        self._head_done = False
+        self.mid_request = False
+        self.head_done = False
         self._clean = False
         parts = self._body
         body = parts[0] if len(parts) == 1 else b"".join(parts)

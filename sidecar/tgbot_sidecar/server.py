@@ -304,8 +304,12 @@ class WebhookConnection(asyncio.Protocol):
             self._shut()
             return
         transport.write(payload)  # may call pause_writing, which sets the send deadline
-        if not self._pumping:
+        if self._pumping or self._write_paused:
+            return  # the pump goes on by itself (or when the client reads again)
+        if self._queue or self._pending or self._eof:
             self._pump()
+        else:
+            self._await_bytes()  # the usual case: wait for the next request
 
     def _shut(self) -> None:
         """Close after flushing - but not longer than the send timeout for a client that does not read."""

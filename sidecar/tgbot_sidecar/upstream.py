@@ -163,14 +163,16 @@ class _Connection(asyncio.Protocol):
         if 100 <= status < 200:
             self._begin()  # interim response (100 Continue); the real one follows
             return
-        self._result = UpstreamResult(OK, status, self._content_type, b"".join(self._body))
+        parts = self._body
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._result = UpstreamResult(OK, status, self._content_type, body)
         self._reusable = parser.should_keep_alive()
 
     def _end(self, result: UpstreamResult, reusable: bool) -> None:
         exchange = self.exchange
         self.exchange = None
         self.got_bytes = False
-        self._begin()
+        self._head_done = False  # the next answer starts afresh (on_message_begin resets the rest)
         if reusable and exchange is not None and not exchange.finished:
             self.reused = True
             self._pool.release(self)
