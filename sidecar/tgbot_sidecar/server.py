@@ -47,7 +47,7 @@ class WebhookConnection(asyncio.Protocol):
     __slots__ = (
         "_busy", "_closed", "_connections", "_deadline", "_eof", "_gateway", "_keep_alive", "_limits",
         "_loop", "_parser", "_pending", "_phase", "_pumping", "_queue", "_read_paused", "_refused",
-        "_timer", "_write_paused", "_yielded", "peer", "peer_allowed", "peer_trusted", "transport",
+        "_timer", "_tls", "_write_paused", "_yielded", "peer", "peer_allowed", "peer_trusted", "transport",
     )  # fmt: skip
 
     def __init__(self, gateway: Gateway, connections: set[WebhookConnection], limits: Limits) -> None:
@@ -73,6 +73,7 @@ class WebhookConnection(asyncio.Protocol):
         self._closed = False
         self._refused = False
         self._eof = False
+        self._tls = False
         self._keep_alive = True
         self._read_paused = False
         self._write_paused = False
@@ -83,6 +84,7 @@ class WebhookConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # cast, not isinstance: uvloop's transports do not subclass asyncio.Transport.
         self.transport = cast(asyncio.Transport, transport)
+        self._tls = transport.get_extra_info("sslcontext") is not None
         if len(self._connections) >= self._limits.max_connections:
             # Refuse before reading anything: a constant answer, no parsing, no timer.
             self._gateway.metrics.requests[m.OVERLOADED_CONNECTIONS] += 1
@@ -118,7 +120,9 @@ class WebhookConnection(asyncio.Protocol):
         self._eof = True
         if not (self._busy or self._write_paused or self._pumping):
             self._pump()
-        return True  # keep the transport open for the answers; _pump closes it after them
+        # Keep the transport open for the answers; _pump closes it after them. asyncio's TLS
+        # transport closes after EOF whatever we say (and warns when asked to stay open).
+        return not self._tls
 
     def pause_writing(self) -> None:
         # The client does not read our answers: stop reading its requests until it does.

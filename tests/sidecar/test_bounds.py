@@ -7,10 +7,17 @@ connection, a bounded buffer), never how long it took.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import ssl
+from pathlib import Path
 from typing import Any
 
-from .conftest import TOKEN, EchoBot, FakeUpstream, MakeSidecar, Running, raw_request, update
+import pytest
+import trustme
+
+from .conftest import TOKEN, EchoBot, FakeUpstream, MakeSidecar, Running, raw_request, update, wait_for
+from .test_files import write_pair
 
 HEAD = f"POST /webhook HTTP/1.1\r\nHost: x\r\nX-Telegram-Bot-Api-Secret-Token: {TOKEN}\r\n".encode()
 SHORT = {"head_timeout": 0.3, "body_timeout": 0.3, "idle_timeout": 0.3, "send_timeout": 0.3}
@@ -193,6 +200,25 @@ async def test_half_closed_after_the_request_still_gets_the_answer(
     assert b"Connection: close" in answer
     assert echo_bot.updates == [3]
     writer.close()
+
+
+async def test_a_tls_client_that_closes_leaves_no_warning(
+    echo_bot: EchoBot, make_sidecar: MakeSidecar, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    ca = trustme.CA()
+    cert, key, _ = write_pair(ca, tmp_path)
+    running = await make_sidecar(tls_cert=cert, tls_key=key)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    host, port = running.sidecar.webhook_address
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    reader, writer = await asyncio.open_connection(host, port, ssl=client, server_hostname="localhost")
+    writer.write(request(update(9)))
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    writer.close()  # close_notify: the sidecar sees EOF on a TLS transport
+    await wait_for(lambda: not running.sidecar.connections)
+    assert "eof_received" not in caplog.text
 
 
 async def test_half_closed_in_the_middle_of_a_body_is_400(
