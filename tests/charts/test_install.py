@@ -109,8 +109,9 @@ def test_bot_chart_installs_a_telegram_bot_with_the_derived_url(
         "telegramBot": {"webhook": {"path": "/tg/echo", "allowedUpdates": ["message"]}},
         "sidecar": {"trustedProxies": ["10.42.0.0/16"]},
     }
-    install(cluster, release, BOT_CHART, namespace, values)
+    notes = install(cluster, release, BOT_CHART, namespace, values).stdout
     fullname = f"{release}-telegram-bot"
+    assert f"The NetworkPolicy {fullname} lets only the ingress controller's pods" in notes, notes
 
     bot = get(cluster, "tgbot", fullname, "-n", namespace)
     assert bot["spec"]["webhook"]["url"] == "https://bot.example.com/tg/echo"
