@@ -38,3 +38,9 @@ def add_close(payload: bytes) -> bytes:
         return payload
     status_line, sep, rest = payload.partition(b"\r\n")
     return status_line + sep + b"Connection: close\r\n" + rest
+
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: The answer beyond --max-connections: built once, written without reading the request.
+TOO_MANY_CONNECTIONS = build_response(503, b"too many connections\n", extra=b"Retry-After: 1\r\n", close=True)
+REQUEST_TIMEOUT = build_response(408, b"request not received in time\n", close=True)

@@ -23,18 +23,13 @@ from . import metrics as m
 from .addresses import Address, parse_address
 from .gateway import Gateway
 from .http1 import HttpError, RequestHead, RequestParser
-from .limits import Limits
-from .responses import add_close, build_response
+from .limits import Deadline, Limits
+from .responses import CONTINUE, REQUEST_TIMEOUT, TOO_MANY_CONNECTIONS, add_close, build_response
 
 log = logging.getLogger(__name__)
 
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: Stop reading from a client that sends more than this while its request is being forwarded.
 MAX_PENDING = 64 * 1024
-#: The answer beyond --max-connections: built once, written without reading the request.
-TOO_MANY_CONNECTIONS = build_response(503, b"too many connections\n", extra=b"Retry-After: 1\r\n", close=True)
-REQUEST_TIMEOUT = build_response(408, b"request not received in time\n", close=True)
-_NEVER = float("inf")
 
 _REQUEST, _ANSWER = range(2)
 #: Requests one connection gets answered per event-loop turn (pipelining must not starve others).
@@ -47,7 +42,7 @@ class WebhookConnection(asyncio.Protocol):
     __slots__ = (
         "_busy", "_closed", "_connections", "_deadline", "_eof", "_gateway", "_keep_alive", "_limits",
         "_loop", "_parser", "_pending", "_phase", "_pumping", "_queue", "_read_paused", "_refused",
-        "_timer", "_tls", "_write_paused", "_yielded", "peer", "peer_allowed", "peer_trusted", "transport",
+        "_tls", "_write_paused", "_yielded", "peer", "peer_allowed", "peer_trusted", "transport",
     )  # fmt: skip
 
     def __init__(self, gateway: Gateway, connections: set[WebhookConnection], limits: Limits) -> None:
@@ -63,20 +58,14 @@ class WebhookConnection(asyncio.Protocol):
         self.peer_trusted = False
         self.peer_allowed = False
         self._phase = _HEAD_PHASE  # a new connection gets the head timeout from the accept
-        self._deadline = _NEVER
-        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = Deadline(self._loop, limits.tick, self._expire)
         # Parsed requests (and refusals) not answered yet, in order: (bytes, kind, keep-alive).
         self._queue: deque[tuple[bytes, int, bool]] = deque()
-        self._busy = False
-        self._yielded = False  # busy only until the next loop turn (see _BURST)
-        self._pumping = False
-        self._closed = False
-        self._refused = False
-        self._eof = False
-        self._tls = False
+        # _yielded: busy only until the next loop turn (see _BURST); _refused: an answer that
+        # closes the connection is due, nothing more is read.
+        self._busy = self._yielded = self._pumping = self._closed = self._refused = False
+        self._eof = self._tls = self._read_paused = self._write_paused = False
         self._keep_alive = True
-        self._read_paused = False
-        self._write_paused = False
         self._pending = bytearray()
 
     # -- asyncio callbacks -------------------------------------------------------------------
@@ -97,14 +86,12 @@ class WebhookConnection(asyncio.Protocol):
         # The peer cannot change for the life of the connection: decide about it once.
         self.peer_trusted, self.peer_allowed = self._gateway.classify_peer(self.peer)
         self._connections.add(self)
-        self._set_deadline(self._limits.head_timeout)
+        self._deadline.set(self._limits.head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._connections.discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._closed or self._refused:
@@ -127,37 +114,24 @@ class WebhookConnection(asyncio.Protocol):
     def pause_writing(self) -> None:
         # The client does not read our answers: stop reading its requests until it does.
         self._write_paused = True
-        self._set_deadline(self._limits.send_timeout)
+        self._deadline.set(self._limits.send_timeout)
         self._update_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
         self._update_reading()
         if self._busy:
-            self._deadline = _NEVER
+            self._deadline.clear()
         else:
             self._phase = -1  # whatever it waits for now, its deadline starts again
             self._pump()
 
     # -- deadlines ---------------------------------------------------------------------------
 
-    def _set_deadline(self, timeout: float) -> None:
-        loop = self._loop
-        now = loop.time()
-        self._deadline = now + timeout
-        if self._timer is None and not self._closed:
-            self._timer = loop.call_at(now + min(timeout, self._limits.tick), self._tick)
-
-    def _tick(self) -> None:
-        self._timer = None
-        if self._closed or self._deadline == _NEVER:
-            return  # the next _set_deadline arms a new timer
-        loop = self._loop
-        if loop.time() < self._deadline:
-            self._timer = loop.call_at(min(self._deadline, loop.time() + self._limits.tick), self._tick)
-            return
+    def _expire(self) -> None:
         transport = self.transport
-        assert transport is not None
+        if self._closed or transport is None:
+            return
         if self._write_paused:
             self._closed = True
             transport.abort()  # close() would wait to flush to a client that does not read
@@ -180,7 +154,7 @@ class WebhookConnection(asyncio.Protocol):
             phase, timeout = _HEAD_PHASE, limits.head_timeout
         if phase != self._phase:
             self._phase = phase
-            self._set_deadline(timeout)
+            self._deadline.set(timeout)
 
     def _update_reading(self) -> None:
         paused = self._write_paused or self._yielded or len(self._pending) > MAX_PENDING
@@ -220,8 +194,6 @@ class WebhookConnection(asyncio.Protocol):
                 data = None
         finally:
             self._pumping = False
-        if data is not None:
-            self._pending[:0] = data
         if self._closed or self._busy or self._write_paused:
             return
         if self._eof:
@@ -280,7 +252,7 @@ class WebhookConnection(asyncio.Protocol):
         self._keep_alive = keep_alive
         self._busy = True
         self._phase = _BUSY
-        self._deadline = _NEVER  # the upstream's timeout bounds a forward
+        self._deadline.clear()  # the upstream's timeout bounds a forward
         self._gateway.handle(self, data)
 
     def _refusal(self, exc: HttpError) -> bytes:
