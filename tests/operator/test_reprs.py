@@ -172,3 +172,17 @@ async def test_kopf_posting_of_log_records_as_events_is_masked() -> None:
     assert "secret token ***" in text
     for needle in (SECRET_TOKEN, BOT_TOKEN, BOT_TOKEN.partition(":")[2]):
         assert needle not in text
+
+
+def test_the_registry_masks_embedded_shared_and_odd_secrets() -> None:
+    registry = SecretRegistry()
+    registry.set("a", BOT_TOKEN, SECRET_TOKEN)
+    registry.set("b", SECRET_TOKEN, "an odd secret: with spaces")
+    text = f"/bot{BOT_TOKEN}/getMe x{SECRET_TOKEN}y an odd secret: with spaces"
+    masked = registry.redact(text)
+    assert masked == "/bot***/getMe x***y ***"
+    registry.drop("a")
+    assert SECRET_TOKEN not in registry.redact(SECRET_TOKEN)  # "b" still holds it
+    registry.drop("b")
+    assert registry.redact(SECRET_TOKEN) == SECRET_TOKEN
+    assert len(registry) == 0
