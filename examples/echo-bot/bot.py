@@ -1,9 +1,11 @@
 """An aiogram 3 echo bot behind the tgbot-sidecar, answering through webhook replies.
 
-It listens on a Unix socket shared with the sidecar (``BOT_SOCKET``), never calls setWebhook
-(the operator owns the webhook) and needs ``BOT_TOKEN`` only for calls it makes itself - the
-echo goes back inside the webhook answer, so a plain echo makes no outgoing call at all.
-``TELEGRAM_API_SERVER`` optionally points outgoing calls at a Bot API emulator.
+It reads the environment of docs/bot-contract.md: it listens on the Unix socket shared with
+the sidecar (``BOT_SOCKET``, default /run/tgbot/bot.sock) at ``BOT_WEBHOOK_PATH`` (default
+/webhook), never calls setWebhook (the operator owns the webhook) and needs ``BOT_TOKEN`` only for
+calls it makes itself - the echo goes back inside the webhook answer, so a plain echo makes no
+outgoing call at all. ``BOT_API_SERVER`` optionally points outgoing calls at another Bot API
+server (the emulator, a self-hosted telegram-bot-api).
 
 Plain aiogram on purpose: ``tgbot_sidecar.aiogram.serve_on_unix_socket`` does the same.
 """
@@ -14,6 +16,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Mapping
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -23,6 +26,10 @@ from aiogram.methods import SendDocument, SendMessage
 from aiogram.types import BufferedInputFile, Message
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
+
+#: The contract's defaults (docs/bot-contract.md), the values the telegram-bot chart sets.
+DEFAULT_SOCKET = "/run/tgbot/bot.sock"
+DEFAULT_WEBHOOK_PATH = "/webhook"
 
 router = Router(name="echo")
 
@@ -52,7 +59,7 @@ def build_bot(token: str, api_server: str | None = None) -> Bot:
     return Bot(token, session=session)
 
 
-def build_app(dispatcher: Dispatcher, bot: Bot, path: str = "/webhook") -> web.Application:
+def build_app(dispatcher: Dispatcher, bot: Bot, path: str = DEFAULT_WEBHOOK_PATH) -> web.Application:
     app = web.Application()
     # handle_in_background=False: answer after handling, so the reply can carry the method and a
     # failure becomes an HTTP error Telegram retries. No secret_token: the sidecar checked it.
@@ -76,11 +83,21 @@ async def serve(socket_path: str, app: web.Application) -> None:
     await runner.cleanup()
 
 
+def api_server_from_env(environ: Mapping[str, str]) -> str | None:
+    """``BOT_API_SERVER``; the example's former ``TELEGRAM_API_SERVER`` is still read, with a warning."""
+    if environ.get("BOT_API_SERVER"):
+        return environ["BOT_API_SERVER"]
+    legacy = environ.get("TELEGRAM_API_SERVER")
+    if legacy:
+        logging.getLogger(__name__).warning("TELEGRAM_API_SERVER is deprecated: set BOT_API_SERVER")
+    return legacy or None
+
+
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
-    bot = build_bot(os.environ["BOT_TOKEN"], os.environ.get("TELEGRAM_API_SERVER"))
-    app = build_app(build_dispatcher(), bot, os.environ.get("BOT_WEBHOOK_PATH", "/webhook"))
-    asyncio.run(serve(os.environ.get("BOT_SOCKET", "/run/bot/bot.sock"), app))
+    bot = build_bot(os.environ["BOT_TOKEN"], api_server_from_env(os.environ))
+    app = build_app(build_dispatcher(), bot, os.environ.get("BOT_WEBHOOK_PATH") or DEFAULT_WEBHOOK_PATH)
+    asyncio.run(serve(os.environ.get("BOT_SOCKET") or DEFAULT_SOCKET, app))
 
 
 if __name__ == "__main__":
