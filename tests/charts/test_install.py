@@ -25,6 +25,7 @@ from tests.charts.chartlib import (
     install,
     rules_as_set,
 )
+from tests.charts.test_bot_environment import EXTRAS, check_extras
 from tests.charts.test_operator_chart import KOPF_PERMISSIONS, NAMESPACED_PERMISSIONS
 from tests.support import Cluster
 
@@ -315,3 +316,14 @@ def test_peering_install_creates_the_peering_object(
     assert exists(cluster, *where)
     if mode == "cluster":  # hooks are not uninstalled; this one is cluster-scoped
         cluster.kubectl("delete", *where)
+
+
+def test_bot_chart_extras_are_stored_by_the_api_server(
+    any_helm_cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str
+) -> None:
+    """bot.extraEnv/extraVolumes/extraVolumeMounts and BOT_API_SERVER, as the API server keeps them."""
+    cluster = any_helm_cluster
+    release = releases.track(namespace, release_name("extras"))
+    values = merge(BOT_MINIMAL_VALUES, EXTRAS)
+    install(cluster, release, BOT_CHART, namespace, values)
+    check_extras(get(cluster, "deployment", f"{release}-telegram-bot", "-n", namespace))
