@@ -1,0 +1,63 @@
+"""The sidecar's connection bounds and dedup window as chart values, read back by the sidecar's own
+argument parser from the rendered Deployment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.charts.chartlib import BOT_CHART, BOT_MINIMAL_VALUES, Helm, container, one
+from tests.charts.test_bot_chart import merge, render
+from tgbot_sidecar.cli import load_settings
+from tgbot_sidecar.settings import Settings
+
+#: chart value -> (value set, Settings field, value the sidecar must end up with)
+TUNED: dict[str, tuple[Any, str, Any]] = {
+    "maxConnections": (200, "max_connections", 200),
+    "maxHeadBytes": (8192, "max_head_bytes", 8192),
+    "headTimeout": (2.5, "head_timeout", 2.5),
+    "bodyTimeout": ("7.5", "body_timeout", 7.5),  # a string, as `--set sidecar.bodyTimeout=7.5` gives
+    "idleTimeout": (45, "idle_timeout", 45.0),
+    "sendTimeout": (12, "send_timeout", 12.0),
+    "dedupWindow": (0, "dedup_window", 0.0),
+    "readyRequiresUpstream": (True, "ready_requires_upstream", True),
+}
+
+
+def sidecar_settings(helm: Helm, sidecar: dict[str, Any] | None = None) -> Settings:
+    deployment = one(render(helm, {"sidecar": sidecar or {}}), "Deployment", "echo-telegram-bot")
+    return load_settings(container(deployment, "sidecar")["args"])
+
+
+def test_unset_values_keep_the_sidecars_defaults(helm: Helm) -> None:
+    settings = sidecar_settings(helm)
+    defaults = Settings.model_fields
+    for _, field, _ in TUNED.values():
+        assert getattr(settings, field) == defaults[field].default, field
+
+
+def test_each_value_reaches_its_flag(helm: Helm) -> None:
+    settings = sidecar_settings(helm, {key: given for key, (given, _, _) in TUNED.items()})
+    for key, (_, field, expected) in TUNED.items():
+        assert getattr(settings, field) == expected, key
+        assert expected != Settings.model_fields[field].default, f"{key}: pick a non-default to test"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"maxConnections": 0}, "maxConnections"),
+        ({"maxHeadBytes": 100}, "maxHeadBytes"),
+        ({"headTimeout": 0}, "headTimeout"),
+        ({"idleTimeout": "soon"}, "idleTimeout"),
+        ({"sendTimeout": -1}, "sendTimeout"),
+        ({"dedupWindow": -1}, "dedupWindow"),
+        ({"readyRequiresUpstream": "yes"}, "readyRequiresUpstream"),
+    ],
+)
+def test_schema_rejects_bad_bounds(any_helm: Helm, extra: dict[str, Any], message: str) -> None:
+    result = any_helm.template(BOT_CHART, merge(BOT_MINIMAL_VALUES, {"sidecar": extra}), check=False)
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert message in result.stderr
