@@ -29,7 +29,15 @@ from .responses import CONTINUE, REQUEST_TIMEOUT, TOO_MANY_CONNECTIONS, add_clos
 log = logging.getLogger(__name__)
 
 #: Stop reading from a client that sends more than this while its request is being forwarded.
-MAX_PENDING = 64 * 1024
+MAX_PENDING = 16 * 1024
+#: One read at most (the event loop's own reads take up to 256 KiB). Connections share the
+#: buffer: the loop fills it and hands it over in one go (get_buffer, recv_into, buffer_updated).
+READ_SIZE = 64 * 1024
+_READ_BUFFER = memoryview(bytearray(READ_SIZE))
+#: How long a refused client may still send (dropped) before the connection is cut.
+LINGER = 2.0
+#: The answers a client that does not read may leave in our buffer before reading it stops.
+WRITE_HIGH_WATER = 16 * 1024
 
 _REQUEST, _ANSWER = range(2)
 #: Requests one connection gets answered per event-loop turn (pipelining must not starve others).
@@ -38,7 +46,7 @@ _BURST = 16
 _IDLE, _HEAD_PHASE, _BODY_PHASE, _BUSY = range(4)
 
 
-class WebhookConnection(asyncio.Protocol):
+class WebhookConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "_busy", "_closed", "_connections", "_deadline", "_eof", "_gateway", "_keep_alive", "_limits",
         "_loop", "_parser", "_pending", "_phase", "_pumping", "_queue", "_read_paused", "_refused",
@@ -73,6 +81,7 @@ class WebhookConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # cast, not isinstance: uvloop's transports do not subclass asyncio.Transport.
         self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self._tls = transport.get_extra_info("sslcontext") is not None
         if len(self._connections) >= self._limits.max_connections:
             # Refuse before reading anything: a constant answer, no parsing, no timer.
@@ -93,6 +102,12 @@ class WebhookConnection(asyncio.Protocol):
         self._connections.discard(self)
         self._deadline.cancel()
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(_READ_BUFFER[:nbytes].tobytes())
+
     def data_received(self, data: bytes) -> None:
         if self._closed or self._refused:
             return
@@ -104,6 +119,8 @@ class WebhookConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         """The client finished sending: answer what it sent, then close."""
+        if self._closed:
+            return False  # after a lingering close: now it may close
         self._eof = True
         if not (self._busy or self._write_paused or self._pumping):
             self._pump()
@@ -293,9 +310,19 @@ class WebhookConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
+        if (self._refused or self._parser.mid_request) and not self._eof and transport.can_write_eof():
+            # Lingering close: the client may still be sending. Closing with its bytes unread
+            # makes the kernel reset the connection, which can destroy our answer before the
+            # client reads it. So: FIN after the answer, drop what still arrives, close soon.
+            transport.write_eof()
+            if self._read_paused:
+                self._read_paused = False
+                transport.resume_reading()
+            self._loop.call_later(LINGER, _cut, transport)
+            return
         transport.close()
         if transport.get_write_buffer_size():
-            self._loop.call_later(self._limits.send_timeout, transport.abort)
+            self._loop.call_later(self._limits.send_timeout, _cut, transport)
 
     @property
     def busy(self) -> bool:
@@ -310,3 +337,8 @@ class WebhookConnection(asyncio.Protocol):
     def close(self) -> None:
         if not self._closed:
             self._shut()
+
+
+def _cut(transport: asyncio.Transport) -> None:
+    if not transport.is_closing() or transport.get_write_buffer_size():
+        transport.abort()
