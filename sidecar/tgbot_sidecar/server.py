@@ -106,9 +106,11 @@ class WebhookConnection(asyncio.BufferedProtocol):
         return _READ_BUFFER
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(_READ_BUFFER[:nbytes].tobytes())
+        # No copy: llhttp reads the shared buffer in place; what is kept (body, headers, the
+        # unparsed rest) is copied out of it by the parser or into _pending.
+        self.data_received(_READ_BUFFER[:nbytes])
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         if self._closed or self._refused:
             return
         if self._busy or self._write_paused or self._pumping or self._queue:
@@ -184,7 +186,7 @@ class WebhookConnection(asyncio.BufferedProtocol):
 
     # -- requests ----------------------------------------------------------------------------
 
-    def _pump(self, data: bytes | None = None) -> None:
+    def _pump(self, data: bytes | memoryview | None = None) -> None:
         """Parse and dispatch until blocked: on bytes, on the upstream, or on a client that does not read."""
         self._pumping = True
         burst = _BURST
@@ -227,7 +229,7 @@ class WebhookConnection(asyncio.BufferedProtocol):
         if not self._closed:
             self._pump()
 
-    def _parse(self, data: bytes) -> None:
+    def _parse(self, data: bytes | memoryview) -> None:
         step = self._limits.max_head_bytes
         try:
             if len(data) <= step:  # the usual case: a whole request, or a good part of one
