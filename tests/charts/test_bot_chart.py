@@ -54,7 +54,7 @@ def test_bot_and_sidecar_are_wired_together(helm: Helm) -> None:
     assert "webhook-secret" not in volume_mounts(bot), "the bot never sees the webhook secret token"
 
     sidecar = container(deployment, "sidecar")
-    assert sidecar["image"] == "ghcr.io/tgbot-dev/tgbot-sidecar:0.1.0"
+    assert sidecar["image"] == "tgbot-sidecar:0.1.0"
     assert "command" not in sidecar
     mounts = volume_mounts(sidecar)
     assert mounts["socket"]["mountPath"] == "/run/tgbot"

@@ -133,12 +133,13 @@ def test_charts_use_the_images_and_their_exposed_ports(helm: Helm) -> None:
     sidecar_image = dockerfile("sidecar")
 
     operator = container(one(helm.render(OPERATOR_CHART), "Deployment"), "operator")
-    assert operator["image"].split(":")[0].endswith("/" + operator_image.title)
+    # A plain local name (no registry that would not exist for the user): what `docker build -t` made.
+    assert operator["image"] == f"{operator_image.title}:0.1.0"
     assert {p["containerPort"] for p in operator["ports"]} == operator_image.exposed
     assert "command" not in operator, "the chart relies on the image's ENTRYPOINT"
 
     sidecar = container(one(helm.render(BOT_CHART, BOT_MINIMAL_VALUES), "Deployment"), "sidecar")
-    assert sidecar["image"].split(":")[0].endswith("/" + sidecar_image.title)
+    assert sidecar["image"] == f"{sidecar_image.title}:0.1.0"
     assert {p["containerPort"] for p in sidecar["ports"]} == sidecar_image.exposed
     assert "command" not in sidecar
 
@@ -198,3 +199,24 @@ def test_entrypoint_runs_from_a_fresh_venv(wheel: Path, tmp_path: Path, componen
         check=True,
     ).stdout.strip()
     assert installed == ("True" if image.extra == "operator" else "False")
+
+
+def test_the_bot_image_is_required_with_a_message_saying_what_to_build(any_helm: Helm) -> None:
+    values = {**BOT_MINIMAL_VALUES, "bot": {"image": {"tag": "1.0.0"}}}
+    result = any_helm.template(BOT_CHART, values, check=False)
+    assert result.returncode != 0
+    assert "bot.image.repository is required" in result.stderr, result.stderr
+    assert "examples/echo-bot/Dockerfile" in result.stderr
+
+
+def test_no_chart_defaults_to_a_registry(helm: Helm) -> None:
+    """Every image a default install runs is a plain local name, except the public curl image."""
+    images = [
+        c["image"]
+        for chart, values in ((OPERATOR_CHART, {}), (BOT_CHART, BOT_MINIMAL_VALUES))
+        for obj in helm.render(chart, values)
+        if obj["kind"] in {"Deployment", "Pod"}
+        for c in (obj["spec"].get("template", {"spec": obj["spec"]})["spec"]["containers"])
+    ]
+    ours = [i for i in images if not i.startswith(("curlimages/", "registry.example.com/echo-bot:"))]
+    assert sorted(ours) == ["tgbot-operator:0.1.0", "tgbot-sidecar:0.1.0"]

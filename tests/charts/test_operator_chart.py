@@ -75,7 +75,7 @@ def test_default_deployment(helm: Helm) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     operator = container(deployment, "operator")
-    assert operator["image"] == "ghcr.io/tgbot-dev/tgbot-operator:0.1.0"
+    assert operator["image"] == "tgbot-operator:0.1.0"
     assert "command" not in operator, "the image's ENTRYPOINT runs the operator"
     assert operator["args"] == [
         "--all-namespaces",

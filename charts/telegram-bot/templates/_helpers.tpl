@@ -80,10 +80,11 @@ app.kubernetes.io/part-of: telegram-bot-operator
 
 {{- define "telegram-bot.image" -}}
 {{- $image := .image }}
+{{- $repository := required (printf "%s.repository is required: the image you built and loaded or pushed (e.g. echo-bot from examples/echo-bot/Dockerfile; docs/helm.md, \"Images\")" .what) $image.repository }}
 {{- if $image.digest }}
-{{- printf "%s@%s" $image.repository $image.digest }}
+{{- printf "%s@%s" $repository $image.digest }}
 {{- else }}
-{{- printf "%s:%s" $image.repository (toString (required (printf "%s.tag (or digest) is required" .what) (default .default $image.tag))) }}
+{{- printf "%s:%s" $repository (toString (required (printf "%s.tag (or digest) is required" .what) (default .default $image.tag))) }}
 {{- end }}
 {{- end }}
 
