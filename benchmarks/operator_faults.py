@@ -91,6 +91,7 @@ async def run(
         s = Stack(kenv, workdir, f"faults-{secrets.token_hex(2)}", group)
         await s.setup()
         tokens: dict[int, str] = {}
+        secret_tokens: list[str] = []  # the webhooks' secret tokens, scanned for like the bot tokens
         timeline: list[str] = []
         killed_at: float | None = None
         try:
@@ -140,8 +141,11 @@ async def run(
                 extra: dict[int, list[str]] = {}
                 failed_registrations = 0
                 for i in ids:
-                    if (await client.webhook(i))["url"] != urls[i]:
+                    webhook = await client.webhook(i, reveal_secrets=True)
+                    if webhook["url"] != urls[i]:
                         wrong_webhook.append(i)
+                    if webhook.get("secret_token"):
+                        secret_tokens.append(str(webhook["secret_token"]))
                     successes = []
                     for call in await client.calls(i, method="setWebhook"):
                         if call["status"] == 200:
@@ -175,7 +179,9 @@ async def run(
                 )
             await s.kubectl("delete", "namespace", s.namespace, "--wait=false", check=False)
         logs = s.logs()
-        scan = tokenscan.scan({**logs, "events": events, "TelegramBots": bots_json}, tokens.values())
+        scan = tokenscan.scan(
+            {**logs, "events": events, "TelegramBots": bots_json}, [*tokens.values(), *secret_tokens]
+        )
     crashes = sum(text.count(DAEMON_FAILED) for name, text in logs.items() if name.startswith("operator"))
     extra_causes = collections.Counter(c for causes in extra.values() for c in causes)
     per_bot = collections.Counter(registrations[i] for i in ids)

@@ -22,3 +22,4 @@ async def test_faults_converge(cluster: Cluster, tmp_path: Path):
     assert sum(result["successful_setwebhook_per_bot"].values()) == 6
     assert result["webhooks_left_behind"] == []
     assert result["token_scan"]["leaks"] == []
+    assert result["token_scan"]["secrets"] >= 3 * 6  # bot tokens, their secret halves, secret tokens

@@ -23,3 +23,5 @@ async def test_ten_bots(cluster: Cluster, tmp_path: Path):
     assert "getMe" not in result["calls_per_bot_restart"]
     assert result["ready_after_restart"] == 10
     assert result["token_scan_leaks"] == 0
+    # Bot tokens, their secret halves and the webhooks' secret tokens: 3 per bot.
+    assert result["token_scan"]["secrets"] >= 30
