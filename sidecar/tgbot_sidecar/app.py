@@ -8,16 +8,20 @@ import logging
 import signal
 import socket
 import time
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from .addresses import NetworkSet
 from .admin import admin_app
+from .deadletter import DeadLetterSink
 from .dedup import Deduplicator
 from .gateway import UNAVAILABLE_ANSWER, Gateway
 from .limits import Limits
 from .metrics import SidecarMetrics, new_registry
+from .pathcheck import PathCheck
+from .poison import DeliveryAttempts
 from .server import WebhookConnection
 from .settings import Settings, split_host_port
 from .target import UpstreamTarget
@@ -90,6 +94,9 @@ class Sidecar:
             dedup=Deduplicator(s.dedup_window),
             upstream=self.upstream,
             metrics=self.metrics,
+            attempts=DeliveryAttempts(s.max_delivery_attempts),
+            dead_letters=DeadLetterSink(s.dead_letter_file),
+            path_check=PathCheck(self.upstream.target.describe(), urlsplit(s.upstream).path or "/"),
         )
         self._export_state_gauges()
         gateway, connections, limits = self.gateway, self.connections, Limits.from_settings(s)
@@ -153,7 +160,9 @@ class Sidecar:
                     await asyncio.to_thread(self.tls.refresh)
             except Exception:  # a housekeeping hiccup must not end housekeeping
                 log.exception("checking the token and certificate files failed")
-            self.gateway.dedup.prune(time.monotonic())
+            now = time.monotonic()
+            self.gateway.dedup.prune(now)
+            self.gateway.attempts.prune(now)
 
     async def readiness_problems(self) -> list[str]:
         problems = []
@@ -165,6 +174,8 @@ class Sidecar:
             problems.append("draining")
         if self.settings.ready_requires_upstream and not await self._upstream_reachable():
             problems.append("upstream not accepting connections")
+        if self.gateway is not None and (wrong_path := self.gateway.path_check.problem(time.monotonic())):
+            problems.append(wrong_path)
         return problems
 
     async def _upstream_reachable(self) -> bool:
@@ -204,6 +215,8 @@ class Sidecar:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
         self.upstream.close()
+        if self.gateway is not None:
+            await asyncio.to_thread(self.gateway.dead_letters.close)
         if self._admin is not None:
             await self._admin.cleanup()
         if self._server is not None:

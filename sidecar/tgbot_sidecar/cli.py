@@ -35,6 +35,7 @@ _METAVARS = {
     "max_body_bytes": "BYTES",
     "max_in_flight": "N",
     "max_connections": "N",
+    "max_delivery_attempts": "N",
     "max_head_bytes": "BYTES",
     "<class 'float'>": "SECONDS",
     "<class 'pathlib.Path'>": "PATH",

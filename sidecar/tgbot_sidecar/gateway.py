@@ -20,6 +20,8 @@ is forwarded unchanged. The dispatcher's 2xx becomes our 200 with its body and C
 too: it means the dispatcher refused the update - most likely a misconfiguration such as a
 secret_token set on aiogram's handler - and dropping the update silently would hide that),
 cannot connect -> 503 with Retry-After, no answer in time -> 504, connection lost -> 502.
+An update that keeps failing is given up after ``--max-delivery-attempts`` (see poison.py):
+answered 200 once its dead letter is written, so its chat moves on.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ import orjson
 
 from . import metrics as m
 from .addresses import Address, NetworkSet, client_address
+from .deadletter import DeadLetterSink, dead_letter_line
 from .dedup import Deduplicator
 from .http1 import RequestHead
 from .metrics import SidecarMetrics
+from .pathcheck import PathCheck
+from .poison import DeliveryAttempts
 from .responses import build_response
 from .tokens import TokenStore
 from .upstream import OK, RESET, TIMEOUT, UNAVAILABLE, UpstreamPool, UpstreamResult
@@ -90,6 +95,9 @@ class Gateway:
         dedup: Deduplicator,
         upstream: UpstreamPool,
         metrics: SidecarMetrics,
+        attempts: DeliveryAttempts | None = None,
+        dead_letters: DeadLetterSink | None = None,
+        path_check: PathCheck | None = None,
     ) -> None:
         self.path = path.encode()
         self.allow = allow
@@ -100,6 +108,10 @@ class Gateway:
         self.dedup = dedup
         self.upstream = upstream
         self.metrics = metrics
+        # `is None`, not `or`: an empty DeliveryAttempts is falsy (it has a __len__).
+        self.attempts = DeliveryAttempts(0) if attempts is None else attempts
+        self.dead_letters = DeadLetterSink(None) if dead_letters is None else dead_letters
+        self.path_check = PathCheck(upstream.target.describe(), "/") if path_check is None else path_check
         self.draining = False
         self.drained = asyncio.Event()
         self._forwarded_cache: dict[tuple[str, ...], bool] = {}
@@ -108,6 +120,13 @@ class Gateway:
         """From now on close connections after answering; ``drained`` fires at zero in flight."""
         self.draining = True
         if self.metrics.in_flight == 0:
+            self.drained.set()
+
+    def release(self) -> None:
+        """A forward ended (and its dead letter, if any, was written)."""
+        metrics = self.metrics
+        metrics.in_flight -= 1
+        if self.draining and metrics.in_flight == 0:
             self.drained.set()
 
     def classify_peer(self, peer: Address | None) -> tuple[bool, bool]:
@@ -180,7 +199,7 @@ class Gateway:
             connection.respond(OVERLOADED)
             return
         metrics.in_flight += 1
-        self.upstream.forward(body, _Forward(self, connection, update_id, now).done)
+        self.upstream.forward(body, _Forward(self, connection, update_id, now, body).done)
 
 
 class _Waiter:
@@ -199,26 +218,31 @@ class _Waiter:
 
 
 class _Forward:
-    __slots__ = ("connection", "gateway", "started", "update_id")
+    __slots__ = ("attempts", "body", "connection", "gateway", "reason", "started", "update_id")
 
-    def __init__(self, gateway: Gateway, connection: Connection, update_id: int, started: float) -> None:
+    def __init__(
+        self, gateway: Gateway, connection: Connection, update_id: int, started: float, body: bytes
+    ) -> None:
         self.gateway = gateway
         self.connection = connection
         self.update_id = update_id
         self.started = started
+        self.body = body
+        self.attempts = 0
+        self.reason = ""
 
     def done(self, result: UpstreamResult) -> None:
         gateway = self.gateway
         metrics = gateway.metrics
         now = time.monotonic()
         metrics.observe_forward(now - self.started)
-        metrics.in_flight -= 1
-        if gateway.draining and metrics.in_flight == 0:
-            gateway.drained.set()
         status = result.status
         if result.error == OK and 200 <= status < 300:
+            gateway.release()
             metrics.requests[m.FORWARDED] += 1
             gateway.dedup.finish(self.update_id, 0, now)
+            gateway.attempts.succeeded(self.update_id)
+            gateway.path_check.succeeded()
             self.connection.respond(_reply(result))
             return
         outcome, answer, code = _failure(result)
@@ -227,8 +251,34 @@ class _Forward:
             "update not delivered to the bot",
             extra={"update_id": self.update_id, "reason": outcome[1], "upstream_status": status},
         )
+        if result.error == OK:
+            gateway.path_check.answered(status, now)
+        attempts = gateway.attempts.failed(self.update_id, outcome, now)
+        if attempts:
+            self.attempts, self.reason = attempts, outcome[1]
+            line = dead_letter_line(self.update_id, self.body, attempts, self.reason)
+            gateway.dead_letters.write(line, self.given_up)
+            return
+        gateway.release()
         gateway.dedup.finish(self.update_id, code, now)
         self.connection.respond(answer)
+
+    def given_up(self, written: bool) -> None:
+        """The dead letter is on disk (or there is no file): answer 200 so the chat moves on."""
+        gateway = self.gateway
+        gateway.release()
+        now = time.monotonic()
+        if not written:  # nothing may be lost silently: let Telegram retry
+            gateway.dedup.finish(self.update_id, 502, now)
+            self.connection.respond(BAD_GATEWAY)
+            return
+        gateway.metrics.dead_letters += 1
+        log.error(
+            "giving up on an update the bot keeps failing",
+            extra={"update_id": self.update_id, "reason": self.reason, "attempts": self.attempts},
+        )
+        gateway.dedup.finish(self.update_id, 0, now)
+        self.connection.respond(DUPLICATE)
 
 
 def _reply(result: UpstreamResult) -> bytes:

@@ -52,6 +52,7 @@ class SidecarMetrics(Collector):
         self._bucket_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self._latency_sum = 0.0
         self.in_flight = 0
+        self.dead_letters = 0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
 
     def observe_forward(self, seconds: float) -> None:
@@ -81,6 +82,11 @@ class SidecarMetrics(Collector):
             "Time from forwarding an update to the dispatcher's complete answer (or failure)",
             buckets=buckets,
             sum_value=self._latency_sum,
+        )
+        yield CounterMetricFamily(
+            "tgbot_sidecar_dead_letters",
+            "Updates given up after --max-delivery-attempts failed attempts (answered 200)",
+            value=self.dead_letters,
         )
         yield GaugeMetricFamily(
             "tgbot_sidecar_in_flight", "Updates being forwarded right now", value=self.in_flight

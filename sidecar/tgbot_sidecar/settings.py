@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     dedup_window: float = Field(
         120.0, ge=0, description="seconds an update_id forwarded successfully is answered as a duplicate"
     )
+    # 5: a restart or a short blip of what the handler needs is over within a few redeliveries,
+    # while every attempt runs the handler again (its side effects too) and holds up the chat.
+    max_delivery_attempts: int = Field(
+        5,
+        ge=0,
+        description="failed attempts of one update (5xx, timeout, connection lost) before it is answered "
+        "200 and dead-lettered; 0: never give up",
+    )
+    dead_letter_file: Path | None = Field(
+        None, description="append the updates given up on to this file as JSON lines (default: none)"
+    )
     drain_timeout: float = Field(
         25.0, ge=0, description="seconds SIGTERM waits for in-flight forwards before exiting"
     )
