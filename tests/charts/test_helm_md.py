@@ -198,6 +198,10 @@ def test_every_command_of_helm_md_works_when_copied(
             "tgbot-sidecar:0.1.0",
         ]
         assert any("echo-telegram-bot" in out for out in reader.outputs), "kubectl get tgbot -A lists the bot"
+        # The installs' notes say which images the nodes need and where they come from.
+        notes = "\n".join(reader.outputs)
+        assert "Image: tgbot-operator:0.1.0. No registry publishes it" in notes, notes
+        assert "Images: echo-bot:1.0.0 (bot) and tgbot-sidecar:0.1.0 (sidecar)." in notes, notes
     finally:
         releases.cleanup()
         releases.installed.clear()
