@@ -92,6 +92,8 @@ class NodeConfig:
     node_name: str
     cluster_cidr: str
     pause_image: str
+    #: The cluster DNS server's address (kubelet's clusterDNS), if one runs.
+    cluster_dns: str | None = None
 
 
 @dataclass
@@ -321,7 +323,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "imageGCHighThresholdPercent": 100,
             "imageGCLowThresholdPercent": 99,
             "evictionHard": {"memory.available": "1Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
+            # Pods resolve only cluster names (clusterdns.py), never anything outside.
             "resolvConf": "",
+            **(
+                {"clusterDNS": [config.cluster_dns], "clusterDomain": "cluster.local"}
+                if config.cluster_dns
+                else {}
+            ),
             "localStorageCapacityIsolation": False,
             "serializeImagePulls": False,
             # Faster Secret volume updates than the default 1 m sync (rotation tests wait for it).

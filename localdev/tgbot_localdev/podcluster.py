@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .clusterdns import ClusterDNS
 from .controlplane import ControlPlane, ControlPlaneError, LocalProcess, free_port
 from .images import Image
 from .node import Node, NodeConfig, NodeError
@@ -54,6 +55,7 @@ class PodCluster:
     plane: ControlPlane | None = None
     node: Node | None = None
     _scheduler: LocalProcess | None = None
+    _dns: ClusterDNS | None = None
     _own_workdir: bool = False
 
     def __enter__(self) -> PodCluster:
@@ -102,6 +104,8 @@ class PodCluster:
             self._start_control_plane(node_ip)
             self._start_scheduler()
             assert self.plane is not None
+            self._dns = ClusterDNS(node_ip, self.plane.env())
+            self._dns.start()
             self.node.start(
                 NodeConfig(
                     kubeconfig=self.plane.kubeconfig,
@@ -111,6 +115,7 @@ class PodCluster:
                     pause_image=self.images["pause"].ref
                     if "pause" in self.images
                     else "tgbot.local/pause:none",
+                    cluster_dns=node_ip,
                 )
             )
             for image in self.images.values():
@@ -202,6 +207,9 @@ class PodCluster:
         if self._scheduler is not None:
             self._scheduler.stop()
             self._scheduler = None
+        if self._dns is not None:
+            self._dns.stop()
+            self._dns = None
         if self.plane is not None:
             self.plane.stop()
         if self.workdir and self._own_workdir and not self.keep_workdir:
