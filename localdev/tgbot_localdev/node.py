@@ -103,6 +103,8 @@ class Node:
     assets: Path
     workdir: Path
     start_timeout: float = 120.0
+    #: How long to wait for another run's node (the machine-wide lock) before giving up.
+    lock_timeout: float = 600.0
     #: The control plane's --service-cluster-ip-range.
     service_cidr: str = "10.0.0.0/24"
     name: str = ""
@@ -144,17 +146,24 @@ class Node:
         return self.node_ip
 
     def _take_lock(self) -> None:
+        """One node per machine: wait (up to ``lock_timeout``) for another run's node to stop."""
         lock = LOCK_FILE.open("a+")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            owner = lock.read().strip()
-            lock.close()
-            raise NodeError(
-                f"another pod test node runs on this machine ({owner}); kube-proxy's iptables chains "
-                "are machine-wide, so one at a time"
-            ) from None
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    lock.seek(0)
+                    owner = lock.read().strip()
+                    lock.close()
+                    raise NodeError(
+                        f"another pod test node runs on this machine ({owner}) for more than "
+                        f"{self.lock_timeout:.0f}s; kube-proxy's iptables chains are machine-wide, "
+                        "so one at a time"
+                    ) from None
+                time.sleep(2)
         lock.seek(0)
         lock.truncate()
         lock.write(f"pid {os.getpid()}, {self.workdir}\n")
