@@ -27,6 +27,7 @@ from tests.charts.chartlib import (
 )
 from tests.charts.test_bot_environment import EXTRAS, check_extras
 from tests.charts.test_operator_chart import KOPF_PERMISSIONS, NAMESPACED_PERMISSIONS
+from tests.charts.test_sidecar_values import DEAD_LETTERS, check_dead_letters
 from tests.support import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -327,3 +328,12 @@ def test_bot_chart_extras_are_stored_by_the_api_server(
     values = merge(BOT_MINIMAL_VALUES, EXTRAS)
     install(cluster, release, BOT_CHART, namespace, values)
     check_extras(get(cluster, "deployment", f"{release}-telegram-bot", "-n", namespace))
+
+
+def test_bot_chart_dead_letter_volume_is_stored_by_the_api_server(
+    any_helm_cluster: Cluster, namespace: str, releases: Releases, telegrambot_crd: str
+) -> None:
+    cluster = any_helm_cluster
+    release = releases.track(namespace, release_name("dl"))
+    install(cluster, release, BOT_CHART, namespace, merge(BOT_MINIMAL_VALUES, {"sidecar": DEAD_LETTERS}))
+    check_dead_letters(get(cluster, "deployment", f"{release}-telegram-bot", "-n", namespace))

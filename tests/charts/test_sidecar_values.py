@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.charts.chartlib import BOT_CHART, BOT_MINIMAL_VALUES, Helm, container, one
+from tests.charts.chartlib import BOT_CHART, BOT_MINIMAL_VALUES, Helm, Obj, container, one
 from tests.charts.test_bot_chart import merge, render
 from tgbot_sidecar.cli import load_settings
 from tgbot_sidecar.settings import Settings
@@ -63,6 +63,56 @@ def test_each_value_reaches_its_flag(helm: Helm) -> None:
     ],
 )
 def test_schema_rejects_bad_bounds(any_helm: Helm, extra: dict[str, Any], message: str) -> None:
+    result = any_helm.template(BOT_CHART, merge(BOT_MINIMAL_VALUES, {"sidecar": extra}), check=False)
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert message in result.stderr
+
+
+DEAD_LETTERS: dict[str, Any] = {
+    "maxDeliveryAttempts": 3,
+    "deadLetter": {"volume": {"persistentVolumeClaim": {"claimName": "echo-dead-letters"}}},
+}
+
+
+def check_dead_letters(deployment: Obj) -> None:
+    sidecar, bot = container(deployment, "sidecar"), container(deployment, "bot")
+    settings = load_settings(sidecar["args"])
+    assert settings.max_delivery_attempts == 3
+    # $(POD_NAME) is expanded by the kubelet from the env below: one file per pod.
+    assert str(settings.dead_letter_file) == "/var/lib/tgbot/dead-letters/$(POD_NAME).jsonl"
+    assert {
+        "name": "POD_NAME",
+        "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}},
+    } in sidecar["env"]
+    assert {"name": "dead-letters", "mountPath": "/var/lib/tgbot/dead-letters"} in sidecar["volumeMounts"]
+    assert "dead-letters" not in {m["name"] for m in bot["volumeMounts"]}, "update bodies: the sidecar's only"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["dead-letters"] == {
+        "name": "dead-letters",
+        "persistentVolumeClaim": {"claimName": "echo-dead-letters"},
+    }
+
+
+def test_poison_update_limit_and_dead_letter_volume(helm: Helm) -> None:
+    baseline = one(render(helm), "Deployment", "echo-telegram-bot")
+    settings = load_settings(container(baseline, "sidecar")["args"])
+    assert settings.max_delivery_attempts == Settings.model_fields["max_delivery_attempts"].default
+    assert settings.dead_letter_file is None
+    assert "dead-letters" not in {v["name"] for v in baseline["spec"]["template"]["spec"]["volumes"]}
+    check_dead_letters(one(render(helm, {"sidecar": DEAD_LETTERS}), "Deployment", "echo-telegram-bot"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"maxDeliveryAttempts": -1}, "maxDeliveryAttempts"),
+        ({"deadLetter": {"volume": {"name": "x", "emptyDir": {}}}}, "volume"),
+        ({"deadLetter": {"mountPath": "/run/tgbot/dl"}}, "mountPath"),
+        ({"deadLetter": {"mountPath": "relative"}}, "mountPath"),
+    ],
+)
+def test_schema_rejects_bad_dead_letter_values(any_helm: Helm, extra: dict[str, Any], message: str) -> None:
     result = any_helm.template(BOT_CHART, merge(BOT_MINIMAL_VALUES, {"sidecar": extra}), check=False)
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
