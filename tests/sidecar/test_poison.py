@@ -197,3 +197,52 @@ def test_memory_is_bounded():
     assert len(attempts) == 3
     attempts.prune(50)
     assert len(attempts) == 0
+
+
+async def test_a_real_aiogram_handler_that_always_fails(
+    emulator: EmulatorClient, make_sidecar: MakeSidecar, bot_socket: Path, tmp_path: Path
+):
+    """aiogram with handle_in_background=False: the failing update is given up, the next is answered."""
+    from aiogram import Bot, Dispatcher, F, Router
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.types import Message
+
+    from tgbot_sidecar.aiogram import start_on_unix_socket
+
+    router = Router()
+    runs: list[str] = []
+
+    @router.message(F.text == "poison")
+    async def broken(message: Message) -> None:
+        runs.append("poison")
+        raise RuntimeError("this handler always fails")
+
+    @router.message()
+    async def echo(message: Message) -> Any:
+        runs.append(message.text or "")
+        return message.answer(f"echo: {message.text}")
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    session = AiohttpSession(api=TelegramAPIServer.from_base(emulator.base_url))
+    bot = Bot(BOT_TOKEN, session=session)
+    runner = await start_on_unix_socket(dispatcher, bot, bot_socket)
+    letters = tmp_path / "dead-letters.jsonl"
+    try:
+        running = await make_sidecar(max_delivery_attempts=2, dead_letter_file=letters)
+        await set_webhook(emulator, running)
+        poison = await emulator.send_user_message(BOT_ID, "poison", user_id=9)
+        after = await emulator.send_user_message(BOT_ID, "still there?", user_id=9)
+        await emulator.wait_delivered(BOT_ID, [poison, after], timeout=15)
+        async with asyncio.timeout(10):
+            while not [s for s in await emulator.sent_messages(BOT_ID) if "echo" in str(s)]:
+                await asyncio.sleep(0.05)
+        sent = await emulator.sent_messages(BOT_ID)
+        assert [s["text"] for s in sent] == ["echo: still there?"]
+        assert runs == ["poison", "poison", "still there?"]
+        [record] = [json.loads(line) for line in letters.read_text().splitlines()]
+        assert (record["update_id"], record["attempts"]) == (poison, 2)
+    finally:
+        await runner.cleanup()
+        await bot.session.close()
