@@ -48,7 +48,9 @@ READY: Final = "Ready"
 TOKEN_VALID: Final = "TokenValid"
 SECRET_READY: Final = "SecretReady"
 WEBHOOK_REGISTERED: Final = "WebhookRegistered"
-CONDITION_TYPES: Final = (READY, TOKEN_VALID, SECRET_READY, WEBHOOK_REGISTERED)
+#: Telegram reaches the webhook (from getWebhookInfo); not part of Ready: it is the bot's health.
+DELIVERING: Final = "Delivering"
+CONDITION_TYPES: Final = (READY, TOKEN_VALID, SECRET_READY, WEBHOOK_REGISTERED, DELIVERING)
 
 DEFAULT_BOT_API_SERVER: Final = "https://api.telegram.org"
 

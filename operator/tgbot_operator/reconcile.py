@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .botapi import BotUser, SetWebhookParams, WebhookInfo
+from .conditions import Condition
+from .delivery import DeliveryTrack
 from .model import TelegramBotSpec
 from .registration import Registration, desired_params, drift, fingerprint, rejected_with_401_since
 from .webhook_secret import (
@@ -88,6 +90,10 @@ class Memory:
     next_live_check: datetime | None = None
     #: ``status.bot.identityHash`` as a previous worker wrote it, until checked against the token.
     status_identity: str | None = None
+    #: What the getWebhookInfo checks showed of delivery, and the ``Delivering`` verdict of the last
+    #: one (from status after a restart, so that its Event is not repeated).
+    delivery: DeliveryTrack | None = None
+    delivering: Condition | None = None
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,14 @@ def webhook_condition(obs: Observation, mem: Memory) -> Condition:
     return Condition(names.WEBHOOK_REGISTERED, "False", "Pending", f"webhook {params.url} not registered yet")
 
 
+def delivering_condition(mem: Memory) -> Condition:
+    """The verdict of the last getWebhookInfo check (delivery.py): the bot's health, not the
+    operator's work, so it does not count for Ready."""
+    if mem.delivering is None:
+        return Condition(names.DELIVERING, "Unknown", "NotChecked", "getWebhookInfo has not answered yet")
+    return mem.delivering
+
+
 def ready_condition(parts: list[Condition], mem: Memory) -> Condition:
     for part in parts:
         if part.status != "True":
@@ -104,7 +112,7 @@ def build_status(
     existing_conditions: list[Mapping[str, Any]] | None,
 ) -> dict[str, Any]:
     parts = [token_condition(obs, mem), secret_condition(obs, secret_name), webhook_condition(obs, mem)]
-    conditions = [ready_condition(parts, mem), *parts]
+    conditions = [ready_condition(parts, mem), *parts, delivering_condition(mem)]
     status: dict[str, Any] = {
         "observedGeneration": obs.generation,
         "conditions": merge_conditions(

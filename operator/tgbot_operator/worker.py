@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 import aiohttp
 from pydantic import ValidationError
 
-from . import names
+from . import delivery, names
 from .botapi import (
     BadRequest,
     BotApiClient,
@@ -33,6 +33,7 @@ from .botapi import (
     ServerError,
     ServerNotAllowed,
     Unauthorized,
+    WebhookInfo,
 )
 from .kube import Conflict, KubeApi, KubeError, SecretView, secret_body
 from .metrics import Metrics
@@ -250,6 +251,7 @@ def memory_from_status(status: Mapping[str, Any] | None) -> Memory:
     if isinstance(bot.get("id"), int) and identity.startswith(IDENTITY_MAC_PREFIX):
         memory.me = BotUser(id=bot["id"], username=bot.get("username") or None)
         memory.status_identity = identity
+    memory.delivering = delivery.condition_from_status((status or {}).get("conditions"))
     return memory
 
 
@@ -486,7 +488,9 @@ class BotWorker:
                 self.logger.info("Bot token is valid: @%s (id %s)", me.username, me.id)
             case GetWebhookInfo():
                 live = await api.get_webhook_info()
+                same_bot = mem.live_token_hash == obs.token_hash
                 mem.live, mem.live_at, mem.live_token_hash = live, now, obs.token_hash
+                self._judge_delivery(live, now, obs.token, same_bot=same_bot)
                 jitter = self.deps.rng.uniform(0.9, 1.1)
                 mem.next_live_check = now + timedelta(seconds=self.deps.settings.check_interval * jitter)
             case SetWebhook():
@@ -571,6 +575,21 @@ class BotWorker:
                 self.events("Normal", "PreviousSecretTokenRetired", "The previous secret token was removed")
             case Wait():
                 pass
+
+    def _judge_delivery(self, live: WebhookInfo, now: datetime, token: str, *, same_bot: bool) -> None:
+        mem = self.memory
+        mem.delivery = delivery.track(mem.delivery if same_bot else None, live, now)
+        verdict = delivery.assess(
+            mem.delivery, live, check_interval=self.deps.timing.check_interval, secrets=(token,)
+        )
+        before = mem.delivering.status if mem.delivering is not None else None
+        mem.delivering = verdict
+        event = delivery.transition_event(before, verdict)
+        if event is not None:
+            type_, reason, message = event
+            self.events(type_, reason, message)
+            log = self.logger.warning if type_ == "Warning" else self.logger.info
+            log("%s (%s)", message, reason)
 
     def _registered_event(self, action: SetWebhook) -> None:
         if action.kind == "drift":

@@ -62,8 +62,11 @@ def test_names() -> None:
 
 def test_printer_columns() -> None:
     columns = {c["name"]: c for c in version()["additionalPrinterColumns"]}
-    assert list(columns) == ["Bot", "URL", "Ready", "Pending", "Age", "LastError"]
+    assert list(columns) == ["Bot", "URL", "Ready", "Pending", "Delivering", "Age", "LastError"]
     assert columns["LastError"]["priority"] == 1
+    # Delivery health is in the default table, not only in -o wide.
+    assert "priority" not in columns["Delivering"]
+    assert columns["Delivering"]["jsonPath"] == '.status.conditions[?(@.type=="Delivering")].status'
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
 
 

@@ -89,6 +89,7 @@ async def test_apply_to_ready_with_one_complete_setwebhook(
         "TokenValid",
         "SecretReady",
         "WebhookRegistered",
+        "Delivering",
     }
     assert all(c["status"] == "True" for c in status["conditions"])
 
@@ -107,8 +108,8 @@ async def test_apply_to_ready_with_one_complete_setwebhook(
 
     table = (await kubectl(cluster, "get", "tgbot", "-n", namespace)).stdout
     header, row = table.splitlines()[:2]
-    assert header.split() == ["NAME", "BOT", "URL", "READY", "PENDING", "AGE"]
-    assert row.split()[:5] == ["echo", "@echo_bot", manifest["spec"]["webhook"]["url"], "True", "0"]
+    assert header.split() == ["NAME", "BOT", "URL", "READY", "PENDING", "DELIVERING", "AGE"]
+    assert row.split()[:6] == ["echo", "@echo_bot", manifest["spec"]["webhook"]["url"], "True", "0", "True"]
     wide = (await kubectl(cluster, "get", "tgbot", "-n", namespace, "-o", "wide")).stdout
     assert "LASTERROR" in wide.splitlines()[0]
 
@@ -125,7 +126,7 @@ async def test_apply_to_ready_with_one_complete_setwebhook(
         return (await kubectl(cluster, "get", "tgbot", "echo", "-n", namespace, "-o", "wide")).stdout
 
     table = await eventually(
-        wide_row, lambda t: len(t.splitlines()[1].split()) > 6, timeout=30, what="LASTERROR"
+        wide_row, lambda t: len(t.splitlines()[1].split()) > 7, timeout=30, what="LASTERROR"
     )
     assert table.splitlines()[1].split()[4] == "1"  # one pending update
 

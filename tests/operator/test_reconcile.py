@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tgbot_operator import delivery
 from tgbot_operator.botapi import BotUser, WebhookInfo
 from tgbot_operator.model import TelegramBotSpec
 from tgbot_operator.reconcile import (
@@ -97,10 +98,14 @@ def synced(obs: Observation, registered_at: datetime = NOW - timedelta(hours=1))
     """A memory in which everything is known and registered."""
     wanted = desired(obs)
     assert wanted is not None
+    live = live_for(obs)
+    seen = delivery.track(None, live, NOW)
     return Memory(
         me=BotUser(123, "echo_bot"),
         me_token_hash=obs.token_hash,
-        live=live_for(obs),
+        live=live,
+        delivery=seen,
+        delivering=delivery.assess(seen, live, check_interval=TIMING.check_interval),
         live_at=NOW,
         live_token_hash=obs.token_hash,
         registration=Registration(wanted[1], registered_at, URL),
