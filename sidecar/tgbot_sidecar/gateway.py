@@ -227,9 +227,7 @@ class _Forward:
         self.connection = connection
         self.update_id = update_id
         self.started = started
-        self.body = body
-        self.attempts = 0
-        self.reason = ""
+        self.body = body  # attempts and reason are set only when giving up
 
     def done(self, result: UpstreamResult) -> None:
         gateway = self.gateway
@@ -238,11 +236,15 @@ class _Forward:
         metrics.observe_forward(now - self.started)
         status = result.status
         if result.error == OK and 200 <= status < 300:
-            gateway.release()
+            metrics.in_flight -= 1  # release(), inlined on the path every update takes
+            if gateway.draining and metrics.in_flight == 0:
+                gateway.drained.set()
             metrics.requests[m.FORWARDED] += 1
             gateway.dedup.finish(self.update_id, 0, now)
-            gateway.attempts.succeeded(self.update_id)
-            gateway.path_check.succeeded()
+            if gateway.attempts.failing:  # plain attribute checks: usually nothing is failing
+                gateway.attempts.succeeded(self.update_id)
+            if gateway.path_check.status:
+                gateway.path_check.succeeded()
             self.connection.respond(_reply(result))
             return
         outcome, answer, code = _failure(result)

@@ -19,14 +19,14 @@ NOT_SERVED = frozenset({404, 405})
 
 
 class PathCheck:
-    __slots__ = ("_last_seen", "_logged", "_status", "hold", "log_every", "path", "where")
+    __slots__ = ("_last_seen", "_logged", "hold", "log_every", "path", "status", "where")
 
     def __init__(self, where: str, path: str, log_every: float = 600.0, hold: float = 30.0) -> None:
         self.where = where
         self.path = path
         self.log_every = log_every
         self.hold = hold
-        self._status = 0
+        self.status = 0
         self._last_seen = -math.inf
         self._logged = -math.inf
 
@@ -34,25 +34,25 @@ class PathCheck:
         """A non-2xx answer of the dispatcher."""
         if status not in NOT_SERVED:
             return
-        self._status = status
+        self.status = status
         self._last_seen = now
         if now - self._logged >= self.log_every:
             self._logged = now
             log.error(self.problem_text(), extra={"upstream": self.where, "upstream_status": status})
 
     def succeeded(self) -> None:
-        if self._status:
+        if self.status:
             log.info("the dispatcher serves %s again", self.path)
-            self._status = 0
+            self.status = 0
             self._last_seen = self._logged = -math.inf
 
     def problem_text(self) -> str:
         return (
-            f"the dispatcher ({self.where}) answered {self._status} for POST {self.path}: "
+            f"the dispatcher ({self.where}) answered {self.status} for POST {self.path}: "
             "is it serving that path? (the bot contract: docs/bot-contract.md)"
         )
 
     def problem(self, now: float) -> str | None:
-        if self._status and now - self._last_seen < self.hold:
+        if self.status and now - self._last_seen < self.hold:
             return self.problem_text()
         return None

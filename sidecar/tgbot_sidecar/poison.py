@@ -33,7 +33,7 @@ COUNTED = frozenset({m.UPSTREAM_5XX, m.UPSTREAM_TIMEOUT, m.UPSTREAM_RESET})
 
 
 class DeliveryAttempts:
-    __slots__ = ("_failing", "horizon", "limit", "max_entries")
+    __slots__ = ("failing", "horizon", "limit", "max_entries")
 
     def __init__(self, limit: int, horizon: float = 600.0, max_entries: int = 100_000) -> None:
         self.limit = limit  # 0: never give up
@@ -41,11 +41,11 @@ class DeliveryAttempts:
         self.max_entries = max_entries
         # update_id -> (counted attempts, time of its last failure); ordered by that time, so
         # the newest failure is at the end and pruning stops at the first fresh entry.
-        self._failing: OrderedDict[int, tuple[int, float]] = OrderedDict()
+        self.failing: OrderedDict[int, tuple[int, float]] = OrderedDict()
 
     def failed(self, update_id: int, outcome: tuple[str, str], now: float) -> int:
         """Record a failed attempt; the counted attempts when it is time to give up, else 0."""
-        failing = self._failing
+        failing = self.failing
         count = failing.pop(update_id, (0, 0.0))[0]
         if outcome in COUNTED and not self._another_failing(now):
             count += 1
@@ -57,16 +57,15 @@ class DeliveryAttempts:
         return 0
 
     def succeeded(self, update_id: int) -> None:
-        if self._failing:
-            self._failing.pop(update_id, None)
+        self.failing.pop(update_id, None)
 
     def _another_failing(self, now: float) -> bool:
         # The update itself was popped, so the newest entry is another update's.
-        failing = self._failing
+        failing = self.failing
         return bool(failing) and now - failing[next(reversed(failing))][1] < self.horizon
 
     def prune(self, now: float) -> None:
-        failing = self._failing
+        failing = self.failing
         while failing:
             oldest = next(iter(failing))
             if now - failing[oldest][1] < self.horizon:
@@ -74,4 +73,4 @@ class DeliveryAttempts:
             del failing[oldest]
 
     def __len__(self) -> int:
-        return len(self._failing)
+        return len(self.failing)

@@ -16,6 +16,7 @@ from tests.emulator.helpers import BOT_ID
 from tests.emulator.helpers import TOKEN as BOT_TOKEN
 from tgbot_emulator import BotSpec, EmulatorClient, EmulatorConfig, EmulatorServer
 from tgbot_sidecar import metrics as m
+from tgbot_sidecar.cli import load_settings
 from tgbot_sidecar.poison import DeliveryAttempts
 
 from .conftest import TOKEN, FakeUpstream, MakeSidecar, Running
@@ -246,3 +247,18 @@ async def test_a_real_aiogram_handler_that_always_fails(
     finally:
         await runner.cleanup()
         await bot.session.close()
+
+
+def test_flags_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    required = ["--secret-token-file", str(tmp_path / "t"), "--upstream", "http://bot/webhook"]
+    defaults = load_settings(required)
+    assert (defaults.max_delivery_attempts, defaults.dead_letter_file) == (5, None)
+    monkeypatch.setenv("TGBOT_SIDECAR_MAX_DELIVERY_ATTEMPTS", "0")
+    monkeypatch.setenv("TGBOT_SIDECAR_DEAD_LETTER_FILE", "/var/lib/tgbot/dead-letters.jsonl")
+    from_env = load_settings(required)
+    assert from_env.max_delivery_attempts == 0
+    assert from_env.dead_letter_file == Path("/var/lib/tgbot/dead-letters.jsonl")
+    assert load_settings([*required, "--max-delivery-attempts", "7"]).max_delivery_attempts == 7
+    with pytest.raises(SystemExit) as exited:
+        load_settings([*required, "--max-delivery-attempts", "-1"])
+    assert exited.value.code == 2
