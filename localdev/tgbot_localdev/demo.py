@@ -265,7 +265,7 @@ async def start_bot_and_sidecar(demo: Demo) -> None:
             **os.environ,
             "BOT_TOKEN": BOT_TOKEN,
             "BOT_SOCKET": str(socket_path),
-            "TELEGRAM_API_SERVER": demo.emulator_url,
+            "BOT_API_SERVER": demo.emulator_url,
         },
         ready=lambda _: _exists(socket_path),
     )
