@@ -54,6 +54,18 @@ base_key() {
   printf '%s\n' "$BASE_RECIPE" "$DEBIAN_SUITE" | sha256sum | cut -c1-16
 }
 
+# buildah's chroot isolation now and then fails to start a RUN step under load ("sealing memfd
+# copy: Device or resource busy"); such a step is retried, a real build error fails three times.
+retry() {
+  local attempt
+  for attempt in 1 2 3; do
+    "$@" && return 0
+    [ $attempt = 3 ] && return 1
+    log "attempt $attempt failed; retrying: ${*:1:3} ..."
+    sleep 2
+  done
+}
+
 prune_older() { # archive: remove the archives of earlier inputs of the same image
   local base="${1%-*}"
   find "$ARCHIVES" -maxdepth 1 -name "$(basename "$base")-*.tar" ! -name "$(basename "$1")" -delete
@@ -150,7 +162,7 @@ build_image() { # name dockerfile context
     log "$name: buildah bud $dockerfile"
     # No --layers: with the vfs driver every cached layer is a full copy of the root file system
     # (gigabytes); the cache that matters is ours, by content, one archive per input hash.
-    "${BUILDAH[@]}" bud --quiet --isolation chroot --network host --pull=never \
+    retry "${BUILDAH[@]}" bud --quiet --isolation chroot --network host --pull=never \
       "${build_mounts[@]}" -f "$ROOT/$dockerfile" -t "$ref" "$ROOT/$context" >&2
     rm -f "$archive.tmp"
     "${BUILDAH[@]}" push --quiet "$ref" "docker-archive:$archive.tmp:$ref" >&2
@@ -189,7 +201,7 @@ build_curl() {
     build_base
     local t0=$SECONDS c
     c="$("${BUILDAH[@]}" from --pull=never "$BASE_REF")"
-    "${BUILDAH[@]}" run --isolation chroot --network host "${build_mounts[@]}" "$c" -- sh -c \
+    retry "${BUILDAH[@]}" run --isolation chroot --network host "${build_mounts[@]}" "$c" -- sh -c \
       'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -qq --yes --no-install-recommends curl >/dev/null && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt/* /var/log/dpkg.log' >&2
     "${BUILDAH[@]}" config --entrypoint '["curl"]' --cmd '' --user 65532:65532 "$c"
     "${BUILDAH[@]}" commit --quiet --rm "$c" "$ref" >/dev/null
