@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Create .venv with the project installed editable plus its dev tools. Does
-# nothing when pyproject.toml has not changed since the last install.
+# Create .venv with every distribution of the repository installed editable plus the dev tools
+# (pyproject.toml's dependency group `dev`). Does nothing when no pyproject.toml has changed since
+# the last install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
+# Each program is its own distribution. The emulator (tgbot-dev runs the sidecar) and localdev (the
+# demo runs all three) depend on others by path, so they go in without dependencies, after them: pip
+# would otherwise replace the editable installs with copies. `pip check` then proves that nothing
+# they need is missing.
+DISTRIBUTIONS=(operator sidecar)
+DEPENDENT=(emulator localdev)
 stamp=.venv/.installed-from
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+shopt -s nullglob
+want="$(cat pyproject.toml ./*/pyproject.toml integrations/*/pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
@@ -15,6 +23,15 @@ sys.exit(sys.version_info < (3, 11))
 PY
 echo "[bootstrap] installing the project into .venv (a minute or two the first time)" >&2
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+# pip >= 25.1 reads dependency groups (--group).
+.venv/bin/python -m pip install --quiet --upgrade 'pip>=25.1'
+editables=()
+for d in "${DISTRIBUTIONS[@]}" integrations/*/; do
+  [ -f "${d%/}/pyproject.toml" ] && editables+=(-e "./${d%/}")
+done
+.venv/bin/python -m pip install --quiet "${editables[@]}" --group dev
+dependent=()
+for d in "${DEPENDENT[@]}"; do dependent+=(-e "./$d"); done
+.venv/bin/python -m pip install --quiet --no-deps "${dependent[@]}"
+.venv/bin/python -m pip check >&2
 echo "$want" > "$stamp"

@@ -40,8 +40,8 @@ die() { log "ERROR: $*"; exit 1; }
 
 # name  dockerfile  context  inputs (relative to ROOT; must cover every COPY of the Dockerfile)
 IMAGE_SPECS=(
-  "tgbot-operator|operator/Dockerfile|.|pyproject.toml README.md operator/tgbot_operator sidecar/tgbot_sidecar emulator/tgbot_emulator localdev/tgbot_localdev .dockerignore"
-  "tgbot-sidecar|sidecar/Dockerfile|.|pyproject.toml README.md operator/tgbot_operator sidecar/tgbot_sidecar emulator/tgbot_emulator localdev/tgbot_localdev .dockerignore"
+  "tgbot-operator|operator/Dockerfile|.|operator/pyproject.toml operator/tgbot_operator .dockerignore"
+  "tgbot-sidecar|sidecar/Dockerfile|.|sidecar/pyproject.toml sidecar/tgbot_sidecar .dockerignore"
   "echo-bot|examples/echo-bot/Dockerfile|examples/echo-bot|examples/echo-bot"
 )
 
@@ -164,10 +164,10 @@ build_image() { # name dockerfile context
     # (gigabytes); the cache that matters is ours, by content, one archive per input hash.
     retry "${BUILDAH[@]}" bud --quiet --isolation chroot --network host --pull=never \
       "${build_mounts[@]}" -f "$ROOT/$dockerfile" -t "$ref" "$ROOT/$context" >&2
-    rm -f "$archive.tmp"
-    "${BUILDAH[@]}" push --quiet "$ref" "docker-archive:$archive.tmp:$ref" >&2
+    rm -f "$archive.$$.tmp"
+    "${BUILDAH[@]}" push --quiet "$ref" "docker-archive:$archive.$$.tmp:$ref" >&2
     prune_older "$archive"
-    mv "$archive.tmp" "$archive"
+    mv "$archive.$$.tmp" "$archive"
     # The archive is the cache; the store keeps only the base.
     "${BUILDAH[@]}" rmi "$ref" >/dev/null
     log "$name: $((SECONDS - t0)) s, $(( $(stat -c %s "$archive") / 1024 / 1024 )) MiB"
@@ -186,10 +186,10 @@ build_pause() {
     # It only holds the pod's namespaces; PID 1 ignores SIGTERM, containerd kills the sandbox.
     "${BUILDAH[@]}" config --entrypoint '["/busybox", "sleep", "2147483647"]' --user 65535:65535 "$c"
     "${BUILDAH[@]}" commit --quiet --rm "$c" "$ref" >/dev/null
-    rm -f "$archive.tmp"
-    "${BUILDAH[@]}" push --quiet "$ref" "docker-archive:$archive.tmp:$ref" >&2
+    rm -f "$archive.$$.tmp"
+    "${BUILDAH[@]}" push --quiet "$ref" "docker-archive:$archive.$$.tmp:$ref" >&2
     prune_older "$archive"
-    mv "$archive.tmp" "$archive"
+    mv "$archive.$$.tmp" "$archive"
     "${BUILDAH[@]}" rmi "$ref" >/dev/null
   fi
   emit pause "$ref" "$archive"
@@ -205,10 +205,10 @@ build_curl() {
       'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -qq --yes --no-install-recommends curl >/dev/null && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt/* /var/log/dpkg.log' >&2
     "${BUILDAH[@]}" config --entrypoint '["curl"]' --cmd '' --user 65532:65532 "$c"
     "${BUILDAH[@]}" commit --quiet --rm "$c" "$ref" >/dev/null
-    rm -f "$archive.tmp"
-    "${BUILDAH[@]}" push --quiet "$ref" "docker-archive:$archive.tmp:$ref" >&2
+    rm -f "$archive.$$.tmp"
+    "${BUILDAH[@]}" push --quiet "$ref" "docker-archive:$archive.$$.tmp:$ref" >&2
     prune_older "$archive"
-    mv "$archive.tmp" "$archive"
+    mv "$archive.$$.tmp" "$archive"
     "${BUILDAH[@]}" rmi "$ref" >/dev/null
     log "curl: $((SECONDS - t0)) s"
   fi

@@ -22,7 +22,7 @@ from .conftest import BIN, BOTS
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-AIOGRAM_BOT = REPO / "examples" / "aiogram-bot" / "bot.py"
+AIOGRAM_BOT = REPO / "examples" / "aiogram-bot" / "aiogram_bot.py"
 PTB_BOT = REPO / "examples" / "ptb-bot" / "ptb_bot.py"
 TGBOT_DEV = str(BIN / "tgbot-dev")
 # What a Telegram token looks like: tgbot-dev generates one per run, the bot must never print it.
