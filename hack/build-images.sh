@@ -25,6 +25,9 @@
 # Environment: TGBOT_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/telegram-bot-operator),
 #              DEBIAN_SUITE (default bookworm, must match the Dockerfiles' FROM).
 set -euo pipefail
+# All of it is one function, read whole before it runs: editing this file (or a checkout) while a
+# build runs cannot make a running bash execute a mix of two versions.
+main() {
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE_ROOT="${TGBOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/telegram-bot-operator}"
 IMAGES="$CACHE_ROOT/images"
@@ -223,3 +226,6 @@ for spec in "${IMAGE_SPECS[@]}"; do
 done
 build_curl
 log "all images ready in $((SECONDS - t_all)) s"
+}
+main "$@"
+exit $?

@@ -63,7 +63,7 @@ def build_images(stream: IO[str] | None = None) -> dict[str, Image]:
     if result.returncode != 0:
         raise ImageError(f"{BUILD_SCRIPT} failed with exit code {result.returncode}")
     images = parse_build_output(result.stdout)
-    for wanted in ("pause", "tgbot-operator", "tgbot-sidecar", "echo-bot"):
+    for wanted in ("pause", "tgbot-operator", "tgbot-sidecar", "echo-bot", "curl"):
         if wanted not in images:
             raise ImageError(f"{BUILD_SCRIPT} built no {wanted} image")
     return images
