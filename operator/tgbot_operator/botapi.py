@@ -211,6 +211,10 @@ class BotApiClient:
     async def delete_webhook(self, *, drop_pending_updates: bool = False) -> None:
         await self._call("deleteWebhook", {"drop_pending_updates": drop_pending_updates})
 
+    async def call(self, method: str, params: Mapping[str, Any]) -> Any:
+        """Any other method (the profile's setMyCommands & co.), parameters as JSON; its result."""
+        return await self._call(method, params)
+
     async def _call(self, method: str, params: Mapping[str, Any], *, certificate: bytes | None = None) -> Any:
         started = time.monotonic()
         outcome = "ok"

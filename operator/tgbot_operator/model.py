@@ -92,6 +92,7 @@ class TelegramBotSpec(_Model):
     webhook: WebhookSpec
     secret_token: SecretTokenSpec = SecretTokenSpec()
     deletion_policy: DeletionPolicy = "DeleteWebhook"
+    profile: ProfileSpec | None = None
 
     @classmethod
     def from_body(cls, spec: Any) -> TelegramBotSpec:
@@ -108,3 +109,68 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     return value
+
+
+# --- spec.profile (profile.py applies it) ----------------------------------------------------
+
+ScopeType = Literal[
+    "default",
+    "all_private_chats",
+    "all_group_chats",
+    "all_chat_administrators",
+    "chat",
+    "chat_administrators",
+    "chat_member",
+]
+
+
+class CommandScope(_Model):
+    type: ScopeType = "default"
+    chat_id: int | None = None
+    user_id: int | None = None
+
+
+class BotCommandSpec(_Model):
+    command: str
+    description: str
+
+
+class CommandsEntry(_Model):
+    scope: CommandScope = CommandScope()
+    language_code: str = ""
+    commands: tuple[BotCommandSpec, ...]
+
+
+class NameEntry(_Model):
+    language_code: str = ""
+    name: str
+
+
+class DescriptionEntry(_Model):
+    language_code: str = ""
+    description: str
+
+
+class ShortDescriptionEntry(_Model):
+    language_code: str = ""
+    short_description: str
+
+
+class MenuButtonSpec(_Model):
+    type: Literal["default", "commands", "web_app"]
+    text: str | None = None
+    url: str | None = None
+
+
+class DefaultAdministratorRightsSpec(_Model):
+    groups: dict[str, bool] | None = None
+    channels: dict[str, bool] | None = None
+
+
+class ProfileSpec(_Model):
+    commands: tuple[CommandsEntry, ...] = ()
+    names: tuple[NameEntry, ...] = ()
+    descriptions: tuple[DescriptionEntry, ...] = ()
+    short_descriptions: tuple[ShortDescriptionEntry, ...] = ()
+    menu_button: MenuButtonSpec | None = None
+    default_administrator_rights: DefaultAdministratorRightsSpec | None = None

@@ -50,7 +50,9 @@ SECRET_READY: Final = "SecretReady"
 WEBHOOK_REGISTERED: Final = "WebhookRegistered"
 #: Telegram reaches the webhook (from getWebhookInfo); not part of Ready: it is the bot's health.
 DELIVERING: Final = "Delivering"
-CONDITION_TYPES: Final = (READY, TOKEN_VALID, SECRET_READY, WEBHOOK_REGISTERED, DELIVERING)
+#: spec.profile is applied as declared (profile.py); not part of Ready either.
+PROFILE_APPLIED: Final = "ProfileApplied"
+CONDITION_TYPES: Final = (READY, TOKEN_VALID, SECRET_READY, WEBHOOK_REGISTERED, DELIVERING, PROFILE_APPLIED)
 
 DEFAULT_BOT_API_SERVER: Final = "https://api.telegram.org"
 

@@ -14,6 +14,7 @@ from .botapi import BotUser, SetWebhookParams, WebhookInfo
 from .conditions import Condition
 from .delivery import DeliveryTrack
 from .model import TelegramBotSpec
+from .profile import ProfileMemory
 from .registration import Registration, desired_params, drift, fingerprint, rejected_with_401_since
 from .webhook_secret import (
     CERTIFICATE_RENEW_BEFORE,
@@ -94,6 +95,8 @@ class Memory:
     #: one (from status after a restart, so that its Event is not repeated).
     delivery: DeliveryTrack | None = None
     delivering: Condition | None = None
+    #: spec.profile: what the operator applied (from status) and what it last read (profile.py).
+    profile: ProfileMemory = field(default_factory=ProfileMemory)
 
 
 @dataclass(frozen=True)

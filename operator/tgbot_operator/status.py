@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from . import names
+from . import names, profile
 from .botapi import WebhookInfo
 from .conditions import Condition, merge_conditions, rfc3339
 from .model import TelegramBotSpec
@@ -112,7 +112,14 @@ def build_status(
     existing_conditions: list[Mapping[str, Any]] | None,
 ) -> dict[str, Any]:
     parts = [token_condition(obs, mem), secret_condition(obs, secret_name), webhook_condition(obs, mem)]
-    conditions = [ready_condition(parts, mem), *parts, delivering_condition(mem)]
+    declared = isinstance(obs.spec, TelegramBotSpec) and obs.spec.profile is not None
+    wanted = profile.desired(obs.spec.profile) if isinstance(obs.spec, TelegramBotSpec) else {}
+    conditions = [
+        ready_condition(parts, mem),
+        *parts,
+        delivering_condition(mem),
+        profile.condition(wanted, mem.profile, declared),
+    ]
     status: dict[str, Any] = {
         "observedGeneration": obs.generation,
         "conditions": merge_conditions(
@@ -128,6 +135,9 @@ def build_status(
     if mem.live is not None and mem.live_at is not None:
         status["webhook"] = live_status(mem.live, mem.live_at)
     status.update(build_status_registration(mem))
+    profile_status = profile.status(mem.profile, declared)
+    if profile_status is not None:
+        status["profile"] = profile_status
     secret = obs.webhook_secret
     if isinstance(secret, WebhookSecretState):
         if secret.rotated_at is not None:

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 import aiohttp
 from pydantic import ValidationError
 
-from . import delivery, names
+from . import delivery, names, profile
 from .botapi import (
     BadRequest,
     BotApiClient,
@@ -252,6 +252,7 @@ def memory_from_status(status: Mapping[str, Any] | None) -> Memory:
         memory.me = BotUser(id=bot["id"], username=bot.get("username") or None)
         memory.status_identity = identity
     memory.delivering = delivery.condition_from_status((status or {}).get("conditions"))
+    memory.profile = profile.memory_from_status((status or {}).get("profile"))
     return memory
 
 
@@ -370,8 +371,40 @@ class BotWorker:
             self._fail("Observe", "InternalError", "unexpected error: see the operator log", token_hash=None)
             until = self.memory.not_before
         if obs is not None and not self.stopped:
+            profile_until = await self._profile_pass(obs)
+            if profile_until is not None:
+                until = profile_until if until is None else min(until, profile_until)
             await self.write_status(obs)
         return until
+
+    async def _profile_pass(self, obs: Observation) -> datetime | None:
+        """spec.profile, beside the webhook: its failures (a 429 on setMyName...) stay its own."""
+        spec, token, mem = obs.spec, obs.token, self.memory
+        if not isinstance(spec, TelegramBotSpec) or not isinstance(token, str):
+            return None
+        if mem.me is None or mem.me_token_hash != obs.token_hash:
+            return None  # getMe has not accepted this token (yet)
+        wanted = profile.desired(spec.profile)
+        if not wanted and not mem.profile.applied:
+            return None  # nothing declared, nothing to reset: no profile call at all
+        try:
+            api = self.deps.bot_api(obs.server, token)
+            outcome = await profile.reconcile(
+                wanted,
+                mem.profile,
+                call=api.call,
+                clock=self.deps.clock,
+                interval=self.deps.timing.check_interval,
+                generation=obs.generation,
+                redact=lambda text: redact(text, token),
+            )
+        except Exception:
+            self.logger.exception("Unexpected error while applying spec.profile (will retry)")
+            return self.deps.clock() + MAX_BACKOFF
+        for type_, reason, message in outcome.events:
+            self.events(type_, reason, message)
+            (self.logger.warning if type_ == "Warning" else self.logger.info)("%s (%s)", message, reason)
+        return outcome.until
 
     async def observe(self) -> Observation:
         body = self.body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from tgbot_operator import names
+from tgbot_operator import names, profile
 from tgbot_operator.botapi import WebhookInfo
 from tgbot_operator.status import build_status
 
@@ -85,6 +86,16 @@ def test_examples_match_the_schema(path: Path) -> None:
         jsonschema.validate(bot, schema)
 
 
+PROFILE_ITEMS = [
+    {"kind": "commands", "languageCode": "de", "scope": {"type": "chat_member", "chatId": -100, "userId": 7}},
+    {"kind": "name"},
+    {"kind": "description", "languageCode": "en"},
+    {"kind": "shortDescription"},
+    {"kind": "menuButton"},
+    {"kind": "defaultAdministratorRights", "forChannels": True},
+]
+
+
 def test_every_status_field_is_declared() -> None:
     obs = observe()
     mem = synced(obs)
@@ -99,11 +110,35 @@ def test_every_status_field_is_declared() -> None:
         max_connections=40,
         allowed_updates=("message",),
     )
+    for entry in PROFILE_ITEMS:
+        item = profile.Item.from_status(entry)
+        assert item is not None
+        mem.profile.applied.add(item)
+    mem.profile.applied_generation, mem.profile.checked_at = 1, NOW
     status = build_status(obs, mem, secret_name="echo-webhook", existing_conditions=None)
-    for key in ("bot", "webhook", "registration", "secretTokenRotatedAt", "rotationPhase", "conditions"):
+    assert sorted(status["profile"]["applied"], key=json.dumps) == sorted(PROFILE_ITEMS, key=json.dumps)
+    for key in (
+        "bot",
+        "webhook",
+        "registration",
+        "secretTokenRotatedAt",
+        "rotationPhase",
+        "conditions",
+        "profile",
+    ):
         assert key in status
     schema = strict(version()["schema"]["openAPIV3Schema"]["properties"]["status"])
     jsonschema.validate(status, schema)
+
+
+BAD_PROFILES: list[dict[str, Any]] = [
+    {"commands": [{"commands": [{"command": "Start", "description": "d"}]}]},
+    {"commands": [{"commands": []}]},
+    {"names": [{"name": "x" * 65}]},
+    {"shortDescriptions": [{"shortDescription": "x" * 121}]},
+    {"menuButton": {"type": "keyboard"}},
+    {"defaultAdministratorRights": {"groups": {"canManageChat": "yes"}}},
+]
 
 
 @pytest.mark.parametrize(
@@ -125,6 +160,10 @@ def test_every_status_field_is_declared() -> None:
             "secretToken": {"rotationInterval": "1d"},
         },
         {"tokenSecretRef": {"name": "Bad_Name"}, "webhook": {"url": "https://x/y"}},
+        *(
+            {"tokenSecretRef": {"name": "t"}, "webhook": {"url": "https://x/y"}, "profile": p}
+            for p in BAD_PROFILES
+        ),
     ],
 )
 def test_openapi_rejects(spec: dict[str, Any]) -> None:

@@ -90,6 +90,7 @@ async def test_apply_to_ready_with_one_complete_setwebhook(
         "SecretReady",
         "WebhookRegistered",
         "Delivering",
+        "ProfileApplied",
     }
     assert all(c["status"] == "True" for c in status["conditions"])
 
