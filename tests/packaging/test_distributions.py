@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import venv
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,15 +36,37 @@ def fresh_venv(path: Path) -> Path:
     return path / "bin"
 
 
-def pip_install(bin_dir: Path, *args: str) -> None:
+def install_alone(root: Path, folder: str) -> tuple[Path, str]:
+    """A fresh venv with a plain ``pip install <folder>``: (its bin folder, pip's error or "")."""
+    bin_dir = fresh_venv(root / folder.replace("/", "-").strip(".") / "venv")
     result = subprocess.run(
-        [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
+        [
+            str(bin_dir / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(REPO_ROOT / folder),
+        ],
         capture_output=True,
         text=True,
         timeout=800,
         check=False,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    return bin_dir, "" if result.returncode == 0 else result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def installs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every distribution (and the checkout) installed alone, side by side: pip mostly waits on the index."""
+    root = tmp_path_factory.mktemp("installs")
+    folders = [*DISTRIBUTIONS, *LIBRARIES, "."]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        done = dict(zip(folders, pool.map(lambda folder: install_alone(root, folder), folders), strict=True))
+    failed = {folder: error for folder, (_, error) in done.items() if error}
+    assert not failed, f"plain installs failed: {failed}"
+    return {folder: bin_dir for folder, (bin_dir, _) in done.items()}
 
 
 def runs(bin_dir: Path, script: str) -> None:
@@ -60,39 +83,42 @@ def importable(bin_dir: Path, module: str) -> bool:
 
 
 @pytest.mark.parametrize("folder", sorted(DISTRIBUTIONS))
-def test_a_plain_install_of_each_distribution_runs_its_scripts(folder: str, tmp_path: Path) -> None:
+def test_a_plain_install_of_each_distribution_runs_its_scripts(
+    folder: str, installs: dict[str, Path]
+) -> None:
     scripts, foreign = DISTRIBUTIONS[folder]
-    bin_dir = fresh_venv(tmp_path / "venv")
-    pip_install(bin_dir, str(REPO_ROOT / folder))
     for script in scripts:
-        runs(bin_dir, script)
-    pulled = [module for module in foreign if importable(bin_dir, module)]
+        runs(installs[folder], script)
+    pulled = [module for module in foreign if importable(installs[folder], module)]
     assert not pulled, f"{folder} pulls in {pulled}, which it does not need"
 
 
 @pytest.mark.parametrize("folder", sorted(LIBRARIES))
-def test_each_bot_helper_imports_with_its_framework_alone(folder: str, tmp_path: Path) -> None:
+def test_each_bot_helper_imports_with_its_framework_alone(folder: str, installs: dict[str, Path]) -> None:
     module, foreign = LIBRARIES[folder]
-    bin_dir = fresh_venv(tmp_path / "venv")
-    pip_install(bin_dir, str(REPO_ROOT / folder))
-    assert importable(bin_dir, module)
     result = subprocess.run(
-        [str(bin_dir / "python"), "-c", f"import {module}"], capture_output=True, text=True, check=False
+        [str(installs[folder] / "python"), "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    pulled = [name for name in foreign if importable(bin_dir, name)]
+    pulled = [name for name in foreign if importable(installs[folder], name)]
     assert not pulled, f"{folder} pulls in {pulled}, which it does not need"
 
 
-def test_installing_the_checkout_installs_every_program(tmp_path: Path) -> None:
-    bin_dir = fresh_venv(tmp_path / "venv")
-    pip_install(bin_dir, str(REPO_ROOT))
+def test_installing_the_checkout_installs_every_program(installs: dict[str, Path]) -> None:
     for script in sorted({s for scripts, _ in DISTRIBUTIONS.values() for s in scripts}):
-        runs(bin_dir, script)
+        runs(installs["."], script)
+    for module, _ in LIBRARIES.values():
+        assert importable(installs["."], module), module
 
 
-def test_the_operator_alone_is_not_held_back_by_the_dev_pins(tmp_path: Path) -> None:
+def test_the_operator_alone_is_not_held_back_by_the_dev_pins(installs: dict[str, Path]) -> None:
     """The dev environment pins pydantic below 2.14 for aiogram; the operator's own install does not."""
-    bin_dir = fresh_venv(tmp_path / "venv")
-    pip_install(bin_dir, str(REPO_ROOT / "operator"), "pydantic>=2.14", "kubernetes>=37")
-    runs(bin_dir, "tgbot-operator")
+    probe = "from importlib.metadata import version; print(version('pydantic'))"
+    found = subprocess.run(
+        [str(installs["operator"] / "python"), "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    major, minor = (int(part) for part in found.split(".")[:2])
+    assert (major, minor) >= (2, 14), f"the operator's own install got pydantic {found}"
