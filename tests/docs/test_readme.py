@@ -41,3 +41,25 @@ def test_every_relative_link_in_the_readme_resolves() -> None:
     assert links, "no links found: the pattern is broken"
     broken = [link for link in links if not (REPO_ROOT / link).exists()]
     assert not broken, f"README.md links to missing files: {broken}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_readme_bot_answers_under_tgbot_dev(tmp_path: Path) -> None:
+    """The README's five-line bot, run with the README's own tgbot-dev command, answers."""
+    (snippet,) = re.findall(r"```python\n(# bot\.py.*?)```", README, flags=re.S)
+    (tmp_path / "bot.py").write_text(snippet)
+    command = re.search(r"^(tgbot-dev run --message .*? -- python bot\.py)", README, flags=re.M)
+    assert command, "the README shows no batch tgbot-dev command"
+    args = command.group(1).split()
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run(
+        [str(bin_dir / args[0]), *args[1:-2], str(bin_dir / "python"), "bot.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "bot: hi" in result.stdout
