@@ -11,26 +11,30 @@ import pytest
 
 import tgbot_aiogram
 import tgbot_ptb
+from tests.charts.chartlib import BOT_CHART, BOT_MINIMAL_VALUES, Helm, container, find_helm, one
 from tgbot_dev.stack import WEBHOOK_PATH
 
 from .conftest import BIN
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "bot-contract.md"
-DEPLOYMENT = REPO / "charts" / "telegram-bot" / "templates" / "deployment.yaml"
 
 
-def test_the_chart_helpers_and_tgbot_dev_agree_on_socket_and_path():
-    template = DEPLOYMENT.read_text()
-    socket_dir = re.search(r'\$socketDir := "([^"]+)"', template)
-    assert socket_dir is not None
-    assert re.search(r"- name: BOT_SOCKET\s+value: \{\{ \$socketDir \}\}/bot\.sock", template)
-    chart_socket = f"{socket_dir.group(1)}/bot.sock"
-    upstream = re.search(r"--upstream=http://bot(/\S*)", template)
-    assert upstream is not None
+def test_the_chart_helpers_and_tgbot_dev_agree_on_socket_and_path(tmp_path: Path):
+    """What the chart renders (with the real helm) is what the helpers and tgbot-dev default to."""
+    binary = find_helm("helm")
+    assert binary is not None, "helm is built with the control plane (hack/build-controlplane.sh)"
+    deployment = one(Helm(binary, tmp_path).render(BOT_CHART, BOT_MINIMAL_VALUES), "Deployment")
+    env = {e["name"]: e.get("value") for e in container(deployment, "bot").get("env", [])}
+    args = container(deployment, "sidecar")["args"]
+    upstream = next(a.split("=", 1)[1] for a in args if a.startswith("--upstream="))
+    upstream_socket = next(a.split("=", 1)[1] for a in args if a.startswith("--upstream-unix-socket="))
+    chart_socket = env["BOT_SOCKET"]
+    assert chart_socket == upstream_socket
     assert tgbot_aiogram.DEFAULT_SOCKET == tgbot_ptb.DEFAULT_SOCKET == chart_socket
     assert tgbot_aiogram.DEFAULT_WEBHOOK_PATH == tgbot_ptb.DEFAULT_WEBHOOK_PATH == WEBHOOK_PATH
-    assert upstream.group(1) == WEBHOOK_PATH
+    assert env["BOT_WEBHOOK_PATH"] == WEBHOOK_PATH
+    assert upstream == f"http://bot{WEBHOOK_PATH}"
     assert f"`{chart_socket}`" in DOC.read_text()
 
 
