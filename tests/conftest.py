@@ -11,6 +11,7 @@ Which cluster the tests use:
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -33,6 +34,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 hypothesis_settings.register_profile("default", deadline=None)
 hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+#: logging's own record factory, taken before any test module is imported.
+_PRISTINE_RECORD_FACTORY = logging.getLogRecordFactory()
+
+
+@pytest.fixture(autouse=True)
+def _pristine_log_record_factory() -> Iterator[None]:
+    """tgbot_ptb installs a process-wide record factory that masks tokens (on import, as a bot
+    wants it): each test starts without it, so that no test sees another program's logging."""
+    logging.setLogRecordFactory(_PRISTINE_RECORD_FACTORY)
+    yield
+    logging.setLogRecordFactory(_PRISTINE_RECORD_FACTORY)
 
 
 @pytest.fixture(scope="session")
