@@ -7,7 +7,7 @@
 #      CNI plugins, iptables, buildah, mmdebstrap; installed once) and our images, built with buildah
 #      from our Dockerfiles and cached by content (docs/test-cluster.md). They need root; without it
 #      (and without USE_EXISTING_CLUSTER=true) the pod tests are skipped, saying why.
-#   4. ruff, mypy, then pytest (arguments are passed on to pytest).
+#   4. ruff, mypy, import-linter, then pytest (arguments are passed on to pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,5 +32,7 @@ echo "[test] ruff" >&2
 .venv/bin/ruff format --check .
 echo "[test] mypy" >&2
 .venv/bin/mypy
+echo "[test] import-linter (.importlinter: layers and independent programs)" >&2
+.venv/bin/lint-imports
 echo "[test] pytest" >&2
 exec .venv/bin/pytest "$@"
