@@ -283,6 +283,14 @@ def policy_rules(objs: list[Obj]) -> dict[str, list[Obj]]:
     return rules
 
 
+#: The release's own `helm test` pod asks the sidecar's /readyz (templates/tests/test-delivery.yaml).
+HELM_TEST_PEER = {
+    "podSelector": {
+        "matchLabels": {"app.kubernetes.io/instance": "echo", "app.kubernetes.io/component": "helm-test"}
+    }
+}
+
+
 def test_network_policy_is_on_by_default(helm: Helm) -> None:
     policy = one(render(helm), "NetworkPolicy")
     assert policy["spec"]["podSelector"]["matchLabels"] == {
@@ -302,7 +310,8 @@ def test_network_policy_is_on_by_default(helm: Helm) -> None:
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
             "podSelector": {},
-        }
+        },
+        HELM_TEST_PEER,
     ]
 
 
@@ -331,10 +340,12 @@ def test_network_policy_selectors_and_extra_peers(helm: Helm) -> None:
     )
     assert rules["webhook"] == [traefik, {"ipBlock": {"cidr": "10.1.0.0/16"}}]
     # namespaceSelector null: only the pod selector, so the release namespace's Prometheus pods.
-    assert rules["admin"] == [prometheus, extra_admin]
+    assert rules["admin"] == [prometheus, extra_admin, HELM_TEST_PEER]
 
     rules = policy_rules(render(helm, {"networkPolicy": {"ingressController": None, "monitoring": None}}))
-    assert rules == {"webhook": TELEGRAM_BLOCKS}, "no admin rule: nothing but the kubelet reaches it"
+    assert rules == {"webhook": TELEGRAM_BLOCKS, "admin": [HELM_TEST_PEER]}, (
+        "on the admin port only the kubelet (not subject to policies) and the release's helm test pod"
+    )
 
 
 def test_network_policy_can_be_turned_off(helm: Helm) -> None:
