@@ -84,13 +84,8 @@ async def serve(socket_path: str, app: web.Application) -> None:
 
 
 def api_server_from_env(environ: Mapping[str, str]) -> str | None:
-    """``BOT_API_SERVER``; the example's former ``TELEGRAM_API_SERVER`` is still read, with a warning."""
-    if environ.get("BOT_API_SERVER"):
-        return environ["BOT_API_SERVER"]
-    legacy = environ.get("TELEGRAM_API_SERVER")
-    if legacy:
-        logging.getLogger(__name__).warning("TELEGRAM_API_SERVER is deprecated: set BOT_API_SERVER")
-    return legacy or None
+    """``BOT_API_SERVER`` (docs/bot-contract.md): the chart sets it from telegramBot.botApiServer."""
+    return environ.get("BOT_API_SERVER") or None
 
 
 def main() -> None:

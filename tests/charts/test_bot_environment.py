@@ -61,6 +61,8 @@ def test_the_example_bot_defaults_to_what_the_chart_sets(helm: Helm) -> None:
     assert env["BOT_WEBHOOK_PATH"] == bot.DEFAULT_WEBHOOK_PATH
     assert bot.api_server_from_env({"BOT_API_SERVER": "http://emulator:8081"}) == "http://emulator:8081"
     assert bot.api_server_from_env({}) is None
+    # The example's former name is gone (issue 12): one name, the contract's.
+    assert bot.api_server_from_env({"TELEGRAM_API_SERVER": "http://emulator:8081"}) is None
 
 
 def test_bot_api_server_reaches_the_bot(helm: Helm) -> None:
