@@ -187,6 +187,9 @@ def test_every_command_of_helm_md_works_when_copied(
         assert "--json-logs" in operator["args"], "--reuse-values kept the earlier settings and added these"
         bot = get(cluster, "tgbot", "echo-telegram-bot", "-n", bots_ns)
         assert bot["spec"]["webhook"]["url"] == "https://bots.example.com/echo"
+        # telegramBot.profile, upgraded in with --reuse-values, is the TelegramBot's spec.profile.
+        (commands,) = bot["spec"]["profile"]["commands"]
+        assert [c["command"] for c in commands["commands"]] == ["start", "help"]
         ingress = get(cluster, "ingress", "echo-telegram-bot", "-n", bots_ns)
         assert ingress["spec"]["tls"] == [
             {"hosts": ["bots.example.com"], "secretName": "bots-example-com-tls"}
