@@ -13,9 +13,10 @@ import ipaddress
 import json
 import socket
 import struct
-import subprocess
 import threading
 from collections.abc import Mapping
+
+from .kubectl import kubectl
 
 _TYPE_A = 1
 _CLASS_IN = 1
@@ -89,13 +90,8 @@ class ClusterDNS:
         if len(parts) != 2:
             return None
         service, namespace = parts
-        result = subprocess.run(
-            ["kubectl", "get", "service", service, "-n", namespace, "-o", "json"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
+        result = kubectl(
+            self.env, "get", "service", service, "-n", namespace, "-o", "json", check=False, timeout=10
         )
         if result.returncode != 0:
             return None

@@ -12,27 +12,26 @@ The control plane stops only the processes it started.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from .pki import Pki, make_pki
+from .processes import LocalProcess, http_ok, spawn, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-controlplane.sh"
 REQUIRED = ("etcd", "kube-apiserver", "kubectl")
+#: Re-exported for benchmarks/processes.py, which imports it from here.
+__all__ = ["ControlPlane", "ControlPlaneError", "LocalProcess", "find_assets", "free_port"]
 
 
 class ControlPlaneError(RuntimeError):
@@ -74,43 +73,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@dataclass
-class LocalProcess:
-    """A process we started: its log file, and stopping it (only it, by pid)."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if not self.alive():
-            return
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(timeout)
-
-    def kill(self) -> None:
-        if self.alive():
-            self.popen.kill()
-            self.popen.wait(10)
 
 
 @dataclass
@@ -169,30 +131,12 @@ class ControlPlane:
     # --- pieces --------------------------------------------------------------
     def _spawn(self, name: str, args: list[str]) -> LocalProcess:
         assert self.workdir is not None
-        log = self.workdir / f"{name}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                [str(self.assets / name), *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C of the terminal reaches us, and we stop them
-            )
-        process = LocalProcess(name, popen, log)
+        process = spawn(name, [str(self.assets / name), *args], self.workdir)
         self._processes.append(process)
         return process
 
     def _wait(self, process: LocalProcess, probe: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if not process.alive():
-                raise ControlPlaneError(f"{process.name} exited:\n{process.tail()}")
-            if probe():
-                return
-            time.sleep(0.25)
-        raise ControlPlaneError(
-            f"{process.name} not ready after {self.start_timeout:.0f}s:\n{process.tail()}"
-        )
+        wait_ready(process, probe, self.start_timeout, ControlPlaneError)
 
     def _start_etcd(self) -> str:
         assert self.workdir is not None
@@ -212,7 +156,7 @@ class ControlPlane:
                 "--log-level=warn",
             ],
         )
-        self._wait(etcd, lambda: _http_ok(f"{client_url}/health"))
+        self._wait(etcd, lambda: http_ok(f"{client_url}/health"))
         return client_url
 
     def _start_apiserver(self, pki: Pki, etcd_url: str) -> None:
@@ -245,7 +189,7 @@ class ControlPlane:
         )
         context = ssl.create_default_context(cafile=str(pki.ca_cert))
         context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
-        self._wait(apiserver, lambda: _http_ok(f"{self.server}/readyz", context))
+        self._wait(apiserver, lambda: http_ok(f"{self.server}/readyz", context))
 
     def _start_controller_manager(self, pki: Pki) -> None:
         controllers = [
@@ -314,18 +258,3 @@ current-context: tgbot-test
     def logs(self) -> Iterator[tuple[str, str]]:
         for process in self._processes:
             yield process.name, process.tail(200)
-
-
-def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310 - our own URL
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError, ssl.SSLError):
-        return False
-
-
-@contextlib.contextmanager
-def running_control_plane(stream: IO[str] | None = None) -> Iterator[ControlPlane]:
-    """Find or build the binaries, start a control plane, stop it afterwards."""
-    with ControlPlane(assets=find_assets(stream)) as plane:
-        yield plane

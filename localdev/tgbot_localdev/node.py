@@ -14,6 +14,10 @@ docs/test-cluster.md.
 
 Traffic stays inside the machine: the pods' bridge forwards nothing to other interfaces (an
 iptables rule of ours drops it) and there is no masquerading.
+
+Longer than ~300 lines on purpose: start and stop of one node in one place, so that the order that
+leaves nothing behind reads in one sitting. The configuration files are in ``nodeconfig.py``, the
+clean-up steps in ``nodecleanup.py``.
 """
 
 from __future__ import annotations
@@ -26,15 +30,25 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from .controlplane import ControlPlaneError, LocalProcess, free_port
+from . import nodeconfig
+from .controlplane import ControlPlaneError, free_port
+from .nodecleanup import (
+    cni_del_all,
+    kill_shims,
+    mount_points,
+    pids_with_cmdline,
+    remove_kubepods_cgroups,
+    unmount_under,
+)
+from .nodeconfig import NodeLayout, cni_conflist, containerd_config, kube_proxy_config
+from .processes import LocalProcess, http_ok, spawn, wait_ready
 
 CNI_BIN_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
 NETNS_DIR = Path("/var/run/netns")
@@ -191,90 +205,32 @@ class Node:
         if kube_proxy:
             # Removes every KUBE-* chain and rule it made (the same ones another kube-proxy would).
             _run(str(self.assets / "kube-proxy"), "--cleanup", "--proxy-mode=iptables", check=False)
-        self._kill_our_shims()
-        self._unmount_under(self.workdir)
+        kill_shims(self.containerd_socket)
+        unmount_under(self.workdir)
         self._delete_netns()
         self._remove_isolation()
         if self._bridge_made:
             _run("ip", "link", "delete", self.bridge, check=False)
             self._bridge_made = False
-        self._remove_cgroups()
+        remove_kubepods_cgroups()
         if self._lock is not None:
             self._lock.close()
             self._lock = None
 
     # --- containerd ------------------------------------------------------------------------------
-    def _containerd_config(self, config: NodeConfig) -> Path:
-        base = self.workdir / "containerd"
-        cni_conf = self.workdir / "cni" / "net.d"
-        cni_conf.mkdir(parents=True, exist_ok=True)
-        (cni_conf / "10-bridge.conflist").write_text(json.dumps(self._cni_conflist()))
-        self.containerd_socket = base / "containerd.sock"
-        text = f"""version = 2
-root = "{base / "root"}"
-state = "{base / "state"}"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-[grpc]
-  address = "{self.containerd_socket}"
-[ttrpc]
-  address = "{base / "containerd.sock.ttrpc"}"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{base / "opt"}"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{config.pause_image}"
-  # No CAP_SYS_RESOURCE here: runc may not lower oom_score_adj below the current value.
-  restrict_oom_score_adj = true
-  netns_mounts_under_state_dir = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  enable_selinux = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "{find_cni_bin_dir()}"
-    conf_dir = "{cni_conf}"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        Root = "{base / "runc"}"
-        SystemdCgroup = false
-"""
-        path = base / "config.toml"
-        base.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        return path
+    @property
+    def layout(self) -> NodeLayout:
+        return NodeLayout(self.workdir, self.bridge, self.pod_subnet, self.node_ip)
 
-    def _cni_conflist(self) -> dict[str, object]:
-        return {
-            "cniVersion": "1.0.0",
-            "name": self.bridge,
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": self.bridge,
-                    "isGateway": True,
-                    # No masquerading: pods talk only to this machine and to each other.
-                    "ipMasq": False,
-                    # A pod reaching itself through its own Service (kube-proxy DNAT).
-                    "hairpinMode": True,
-                    "ipam": {
-                        "type": "host-local",
-                        "dataDir": str(self.workdir / "cni" / "ipam"),
-                        "ranges": [[{"subnet": str(self.pod_subnet), "gateway": self.node_ip}]],
-                        "routes": [{"dst": "0.0.0.0/0"}],
-                    },
-                },
-                {"type": "portmap", "capabilities": {"portMappings": True}},
-                {"type": "loopback"},
-            ],
-        }
+    def _containerd_config(self, config: NodeConfig) -> Path:
+        layout = self.layout
+        layout.cni_conf_dir.mkdir(parents=True, exist_ok=True)
+        (layout.cni_conf_dir / "10-bridge.conflist").write_text(json.dumps(cni_conflist(layout)))
+        self.containerd_socket = layout.containerd_socket
+        layout.containerd_base.mkdir(parents=True, exist_ok=True)
+        path = layout.containerd_base / "config.toml"
+        path.write_text(containerd_config(layout, config.pause_image, find_cni_bin_dir()))
+        return path
 
     def _start_containerd(self, config: NodeConfig) -> None:
         path = self._containerd_config(config)
@@ -304,48 +260,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         root = self.workdir / "kubelet"
         root.mkdir(parents=True, exist_ok=True)
         healthz_port = free_port()
-        kubelet_config = {
-            "apiVersion": "kubelet.config.k8s.io/v1beta1",
-            "kind": "KubeletConfiguration",
-            # This machine mounts cgroup v1; kubelet 1.35+ refuses it unless told otherwise.
-            "failCgroupV1": False,
-            "cgroupDriver": "cgroupfs",
-            "failSwapOn": False,
-            "address": self.node_ip,
-            "port": free_port(),
-            "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1",
-            "healthzPort": healthz_port,
-            # The API server (kubectl logs/exec) authenticates with the admin client certificate.
-            "authentication": {
-                "anonymous": {"enabled": False},
-                "webhook": {"enabled": False},
-                "x509": {"clientCAFile": str(config.ca_cert)},
-            },
-            "authorization": {"mode": "AlwaysAllow"},
-            "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
-            "podLogsDir": str(self.workdir / "pod-logs"),
-            "volumePluginDir": str(self.workdir / "volume-plugins"),
-            "cgroupsPerQOS": True,
-            "enforceNodeAllocatable": [],
-            # Our images were imported, not pulled: never garbage-collect them.
-            "imageGCHighThresholdPercent": 100,
-            "imageGCLowThresholdPercent": 99,
-            "evictionHard": {"memory.available": "1Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
-            # Pods resolve only cluster names (clusterdns.py), never anything outside.
-            "resolvConf": "",
-            **(
-                {"clusterDNS": [config.cluster_dns], "clusterDomain": "cluster.local"}
-                if config.cluster_dns
-                else {}
-            ),
-            "localStorageCapacityIsolation": False,
-            "serializeImagePulls": False,
-            # Faster Secret volume updates than the default 1 m sync (rotation tests wait for it).
-            "syncFrequency": "10s",
-            "nodeStatusUpdateFrequency": "5s",
-            "shutdownGracePeriod": "0s",
-        }
+        kubelet_config = nodeconfig.kubelet_config(
+            self.layout,
+            ca_cert=config.ca_cert,
+            port=free_port(),
+            healthz_port=healthz_port,
+            cluster_dns=config.cluster_dns,
+        )
         config_path = root / "config.yaml"
         config_path.write_text(json.dumps(kubelet_config))
         kubelet = self._spawn(
@@ -361,31 +282,23 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                 "--v=1",
             ],
         )
-        self._wait(kubelet, lambda: _http_ok(f"http://127.0.0.1:{healthz_port}/healthz"))
+        self._wait(kubelet, lambda: http_ok(f"http://127.0.0.1:{healthz_port}/healthz"))
 
     # --- kube-proxy ------------------------------------------------------------------------------
     def _start_kube_proxy(self, config: NodeConfig) -> None:
         healthz_port = free_port()
-        proxy_config = {
-            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
-            "kind": "KubeProxyConfiguration",
-            "mode": "iptables",
-            "clientConnection": {"kubeconfig": str(config.kubeconfig)},
-            "hostnameOverride": config.node_name,
-            "clusterCIDR": config.cluster_cidr,
-            "bindAddress": self.node_ip,
-            "healthzBindAddress": f"127.0.0.1:{healthz_port}",
-            "metricsBindAddress": f"127.0.0.1:{free_port()}",
-            # Leave the machine's conntrack table size alone (no permission to change it anyway).
-            "conntrack": {"maxPerCore": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
-            "iptables": {"localhostNodePorts": False, "masqueradeAll": False, "syncPeriod": "5s"},
-            # NodePorts only on the node's own address, never on the machine's other interfaces.
-            "nodePortAddresses": [f"{self.node_ip}/32"],
-        }
+        proxy_config = kube_proxy_config(
+            self.layout,
+            kubeconfig=config.kubeconfig,
+            node_name=config.node_name,
+            cluster_cidr=config.cluster_cidr,
+            healthz_port=healthz_port,
+            metrics_port=free_port(),
+        )
         path = self.workdir / "kube-proxy.yaml"
         path.write_text(json.dumps(proxy_config))
         proxy = self._spawn("kube-proxy", [str(self.assets / "kube-proxy"), f"--config={path}", "--v=1"])
-        self._wait(proxy, lambda: _http_ok(f"http://127.0.0.1:{healthz_port}/healthz"))
+        self._wait(proxy, lambda: http_ok(f"http://127.0.0.1:{healthz_port}/healthz"))
 
     # --- isolation: nothing leaves the machine from the pod bridge ---------------------------------
     def _isolate_bridge(self) -> None:
@@ -426,52 +339,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         self._cni_del_all()
 
     def _cni_del_all(self) -> None:
-        """CNI DEL for every netns containerd made (releases IPs, veths and the bridge ports)."""
         netns_root = self.workdir / "containerd" / "state" / "io.containerd.grpc.v1.cri" / "netns"
-        if not netns_root.exists():
-            return
-        bin_dir = find_cni_bin_dir()
-        conflist = self._cni_conflist()
-        plugins = conflist["plugins"]
-        assert isinstance(plugins, list)
-        for netns in netns_root.iterdir():
-            for plugin in reversed(plugins):
-                conf = dict(plugin, cniVersion=conflist["cniVersion"], name=conflist["name"])
-                env = dict(
-                    os.environ,
-                    CNI_COMMAND="DEL",
-                    CNI_CONTAINERID=netns.name,
-                    CNI_NETNS=str(netns),
-                    CNI_IFNAME="eth0",
-                    CNI_PATH=str(bin_dir),
-                )
-                subprocess.run(
-                    [str(bin_dir / str(plugin["type"]))],
-                    input=json.dumps(conf),
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                    check=False,
-                )
-
-    def _kill_our_shims(self) -> None:
-        """containerd-shim-runc-v2 processes started for our containerd (their -address says so)."""
-        address = str(self.containerd_socket)
-        if not address or address == ".":
-            return
-        for pid in _pids_with_cmdline(lambda argv: "containerd-shim" in argv[0] and address in argv):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-    def _unmount_under(self, folder: Path) -> None:
-        prefix = str(folder.resolve()) + "/"
-        for _ in range(3):
-            mounts = [m for m in _mount_points() if m.startswith(prefix)]
-            if not mounts:
-                return
-            for mount in sorted(mounts, key=len, reverse=True):
-                _run("umount", "--lazy", mount, check=False)
+        cni_del_all(netns_root, cni_conflist(self.layout), find_cni_bin_dir())
 
     def _delete_netns(self) -> None:
         if not NETNS_DIR.exists():
@@ -480,44 +349,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             if name.startswith("cni-"):
                 _run("ip", "netns", "delete", name, check=False)
 
-    def _remove_cgroups(self) -> None:
-        """kubelet's QoS cgroups (``kubepods``), once empty; deepest first."""
-        root = Path("/sys/fs/cgroup")
-        tops = (
-            [root / "kubepods"] if (root / "cgroup.controllers").exists() else list(root.glob("*/kubepods"))
-        )
-        for top in tops:
-            if not top.is_dir():
-                continue
-            for path in sorted(
-                (p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
-            ):
-                with contextlib.suppress(OSError):
-                    path.rmdir()
-            with contextlib.suppress(OSError):
-                top.rmdir()
-
     # --- helpers ---------------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str]) -> LocalProcess:
-        log = self.workdir / f"{name}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
-        process = LocalProcess(name, popen, log)
+        process = spawn(name, argv, self.workdir)
         self._processes.append(process)
         return process
 
-    def _wait(self, process: LocalProcess, probe: object) -> None:
-        assert callable(probe)
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if not process.alive():
-                raise NodeError(f"{process.name} exited:\n{process.tail()}")
-            if probe():
-                return
-            time.sleep(0.25)
-        raise NodeError(f"{process.name} not ready after {self.start_timeout:.0f}s:\n{process.tail()}")
+    def _wait(self, process: LocalProcess, probe: Callable[[], bool]) -> None:
+        wait_ready(process, probe, self.start_timeout, NodeError)
 
     def logs(self) -> Iterator[tuple[str, str]]:
         for process in self._processes:
@@ -529,9 +368,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         if self.bridge and Path(f"/sys/class/net/{self.bridge}").exists():
             found.append(f"bridge {self.bridge}")
         prefix = str(self.workdir.resolve()) + "/"
-        found += [f"mount {m}" for m in _mount_points() if m.startswith(prefix)]
+        found += [f"mount {m}" for m in mount_points() if m.startswith(prefix)]
         address = str(self.containerd_socket)
-        found += [f"pid {pid}" for pid in _pids_with_cmdline(lambda argv: address in argv)]
+        found += [f"pid {pid}" for pid in pids_with_cmdline(lambda argv: address in argv)]
         if self._chain and _run("iptables", "-w", "-n", "-L", self._chain, check=False).returncode == 0:
             found.append(f"iptables chain {self._chain}")
         if NETNS_DIR.exists():
@@ -539,39 +378,3 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                 f"netns {n}" for n in set(os.listdir(NETNS_DIR)) - self._netns_before if n.startswith("cni-")
             ]
         return found
-
-
-def _mount_points() -> list[str]:
-    points = []
-    with open("/proc/self/mountinfo") as info:
-        for line in info:
-            # The mount point is the 5th field, with spaces etc. octal-escaped.
-            points.append(line.split()[4].encode().decode("unicode_escape"))
-    return points
-
-
-def _pids_with_cmdline(match: object) -> list[int]:
-    assert callable(match)
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        words = [a.decode(errors="replace") for a in argv if a]
-        if words and match(words):
-            pids.append(int(entry.name))
-    return pids
-
-
-def _http_ok(url: str) -> bool:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own loopback URL
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .clusterdns import ClusterDNS
-from .controlplane import ControlPlane, ControlPlaneError, LocalProcess, free_port
+from .controlplane import ControlPlane, ControlPlaneError, free_port
 from .images import Image
+from .kubectl import kubectl
 from .node import Node, NodeConfig, NodeError
+from .processes import LocalProcess, spawn
 
 #: What a Deployment-with-a-Service cluster needs beyond controlplane.py's controllers.
 POD_CONTROLLERS = [
@@ -149,24 +151,19 @@ class PodCluster:
     def _start_scheduler(self) -> None:
         assert self.plane is not None
         assert self.workdir is not None
-        log = self.workdir / "kube-scheduler.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                [
-                    str(self.assets / "kube-scheduler"),
-                    f"--kubeconfig={self.plane.kubeconfig}",
-                    f"--authentication-kubeconfig={self.plane.kubeconfig}",
-                    f"--authorization-kubeconfig={self.plane.kubeconfig}",
-                    "--leader-elect=false",
-                    "--bind-address=127.0.0.1",
-                    f"--secure-port={free_port()}",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self._scheduler = LocalProcess("kube-scheduler", popen, log)
+        self._scheduler = spawn(
+            "kube-scheduler",
+            [
+                str(self.assets / "kube-scheduler"),
+                f"--kubeconfig={self.plane.kubeconfig}",
+                f"--authentication-kubeconfig={self.plane.kubeconfig}",
+                f"--authorization-kubeconfig={self.plane.kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+            ],
+            self.workdir,
+        )
         time.sleep(1.0)
         if not self._scheduler.alive():
             raise ControlPlaneError(f"kube-scheduler exited:\n{self._scheduler.tail()}")
@@ -174,12 +171,7 @@ class PodCluster:
     def kubectl(
         self, *args: str, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["kubectl", *args], env=self.env(), capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if check and result.returncode != 0:
-            raise ControlPlaneError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result
+        return kubectl(self.env(), *args, check=check, timeout=timeout)
 
     def _wait_node_ready(self) -> None:
         assert self.node is not None

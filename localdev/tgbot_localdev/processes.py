@@ -1,4 +1,6 @@
-"""Local processes of the demo: started with their logs in files, stopped together."""
+"""Processes of localdev, each with its log in a file and stopped only by its own pid: the one
+process helper. ``LocalProcess``/``spawn``/``wait_ready`` for the synchronous control plane, node
+and pod cluster; ``ProcessGroup`` for the demo's coroutines (the same rules, asyncio's process)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,11 @@ import contextlib
 import os
 import re
 import signal
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +21,85 @@ from pathlib import Path
 
 class ProcessFailedError(RuntimeError):
     """A process exited or did not become ready."""
+
+
+@dataclass
+class LocalProcess:
+    """A process we started: its log file, and stopping it (only it, by pid)."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.alive():
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(timeout)
+
+    def kill(self) -> None:
+        if self.alive():
+            self.popen.kill()
+            self.popen.wait(10)
+
+
+def spawn(name: str, argv: Sequence[str], logdir: Path, env: Mapping[str, str] | None = None) -> LocalProcess:
+    """Start ``argv`` in a session of its own (a terminal's Ctrl-C reaches only us, and we stop it),
+    its output in ``logdir/<name>.log``."""
+    log = logdir / f"{name}.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=None if env is None else dict(env),
+            start_new_session=True,
+        )
+    return LocalProcess(name, popen, log)
+
+
+def wait_ready(
+    process: LocalProcess,
+    probe: Callable[[], bool],
+    timeout: float,
+    error: type[Exception] = ProcessFailedError,
+) -> None:
+    """Until ``probe()`` holds; ``error`` with the log's tail when the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise error(f"{process.name} exited:\n{process.tail()}")
+        if probe():
+            return
+        time.sleep(0.25)
+    raise error(f"{process.name} not ready after {timeout:.0f}s:\n{process.tail()}")
+
+
+def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
+    """A readiness probe: GET answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310 - our own URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ssl.SSLError):
+        return False
 
 
 @dataclass

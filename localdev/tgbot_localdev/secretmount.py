@@ -3,7 +3,8 @@
 The kubelet writes each version of a Secret into a fresh timestamped folder and
 swaps the ``..data`` symlink to it atomically; every key is a symlink through
 ``..data``. Readers never see half a version. The demo runs the sidecar as a
-local process, so this stands in for the kubelet, with a short sync period.
+local process, so this stands in for the kubelet, with a short sync period. The one kubelet-style
+writer of the checkout: the demo, the tests and the benchmarks use ``write_version``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from .kubectl import KubectlError, kubectl_async
 
 #: Reads the Secret's ``data`` (base64 values) or None when it does not exist.
 SecretReader = Callable[[], Awaitable[dict[str, str] | None]]
@@ -61,27 +63,11 @@ async def mirror_secret(read: SecretReader, folder: Path, period: float = 0.5) -
 
 def kubectl_secret_reader(name: str, namespace: str, env: dict[str, str]) -> SecretReader:
     async def read() -> dict[str, str] | None:
-        process = await asyncio.create_subprocess_exec(
-            "kubectl",
-            "get",
-            "secret",
-            name,
-            "-n",
-            namespace,
-            "-o",
-            "json",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=env,
-        )
-        out, _ = await process.communicate()
-        if process.returncode != 0:
-            return None
+        try:
+            out = await kubectl_async(env, "get", "secret", name, "-n", namespace, "-o", "json")
+        except KubectlError:
+            return None  # not written yet (or the API server is briefly away): the next sync tries again
         data: dict[str, str] = json.loads(out).get("data") or {}
         return data
 
     return read
-
-
-def key_path(folder: Path, key: str) -> str:
-    return os.fspath(folder / key)

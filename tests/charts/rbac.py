@@ -18,7 +18,6 @@ import base64
 import dataclasses
 import json
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import yaml
 
 from tests.charts.chartlib import CRD_NAME, OPERATOR_CHART, exists, install
 from tests.support import Cluster
+from tgbot_localdev.polling import wait_for
 
 
 def service_account_kubeconfig(
@@ -120,18 +120,17 @@ def _kubeconfig_for_token(cluster: Cluster, token: str, namespace: str, account:
 def _wait_until_authorized(cluster: Cluster, kubeconfig: Path, namespace: str, timeout: float = 30) -> None:
     """RBAC caches take a moment to see new bindings: wait until a granted verb is allowed."""
     account = as_kubeconfig(cluster, kubeconfig)
-    deadline = time.monotonic() + timeout
-    while True:
-        probe = account.kubectl(
-            "auth", "can-i", "watch", "telegrambots.tgbot.dev", "-n", namespace, check=False
-        )
-        if probe.stdout.strip() == "yes":
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"the ServiceAccount is still not allowed to watch telegrambots: {probe.stderr}"
-            )
-        time.sleep(0.5)
+    wait_for(
+        "the ServiceAccount to be allowed to watch telegrambots",
+        lambda: (
+            account.kubectl(
+                "auth", "can-i", "watch", "telegrambots.tgbot.dev", "-n", namespace, check=False
+            ).stdout.strip()
+            == "yes"
+        ),
+        timeout=timeout,
+        interval=0.5,
+    )
 
 
 def as_kubeconfig(cluster: Cluster, kubeconfig: Path) -> Cluster:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from tests.charts.chartlib import Releases
 from tests.charts.rbac import as_kubeconfig, operator_service_account, service_account_kubeconfig
 from tests.support import Cluster
+from tgbot_localdev.polling import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -276,15 +276,14 @@ def denied_by_policy(account: Cluster, *args: str, input: str | None = None) -> 
 def wait_for_policy(account: Cluster, namespace: str, timeout: float = 30) -> None:
     """The API server enforces a new policy once its informer has seen it and its binding."""
     probe = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe", "namespace": namespace}}
-    deadline = time.monotonic() + timeout
-    while True:
-        result = account.kubectl(
+
+    def enforced() -> bool:
+        dry_run = account.kubectl(
             "create", "--dry-run=server", "-f", "-", input=json.dumps(probe), check=False
         )
-        if "ValidatingAdmissionPolicy" in result.stderr:
-            return
-        assert time.monotonic() < deadline, f"the Secrets policy is not enforced after {timeout} s: {result}"
-        time.sleep(0.5)
+        return "ValidatingAdmissionPolicy" in dry_run.stderr
+
+    wait_for("the Secrets policy to be enforced", enforced, timeout=timeout, interval=0.5)
 
 
 def test_the_secrets_policy_confines_the_operator_to_its_own_secrets(

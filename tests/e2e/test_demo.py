@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tgbot_localdev.demo import BOT_TOKEN
+from tgbot_localdev.story import BOT_TOKEN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,6 +43,10 @@ def test_demo_runs_every_step_and_leaks_no_token(tmp_path: Path) -> None:
     assert result.returncode == 0, f"{output}\n{result.stderr}"
     for claim in (
         "True    0",  # kubectl get tgbot -o wide: Ready and no pending update
+        "ProfileApplied=True: the operator called setMyCommands",
+        "/start - Start the bot",  # getMyCommands from the emulator, as declared
+        "/help - Show help",
+        "/start and /help appear as declared in spec.profile",
         "bot   -> 'Hello from the demo!'",
         "wrong secret token from an allowed address -> 401",
         "right token, from an address outside the allowed networks -> 403",
@@ -89,7 +93,7 @@ def test_sigterm_mid_demo_stops_everything(tmp_path: Path) -> None:
     seen = []
     for line in demo.stdout:
         seen.append(line)
-        if "[5/9]" in line:
+        if "[5/10]" in line:
             break
     demo.send_signal(signal.SIGTERM)
     rest, _ = demo.communicate(timeout=120)

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.pods import podlib
 from tests.support import Cluster
 from tgbot_localdev.controlplane import find_assets
+from tgbot_localdev.emulatorproc import Emulator
 from tgbot_localdev.images import Image, build_images, load_into_existing_cluster
+from tgbot_localdev.releases import BotRelease, OperatorRelease
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -38,6 +39,8 @@ NODE_DEPS = REPO_ROOT / "hack" / "install-node-deps.sh"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The demo starts its own pod cluster: before the session's (one per machine at a time).
+    items.sort(key=lambda item: item.path.name != "test_demo_pods.py")
     for item in items:
         if HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.pods)
@@ -127,24 +130,37 @@ def pod_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodTestClu
 
 
 @pytest.fixture(scope="session")
-def emulator(
-    pod_cluster: PodTestCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[podlib.Emulator]:
+def emulator(pod_cluster: PodTestCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """The Bot API emulator as a process on this machine, on the address pods reach."""
-    with podlib.Emulator.start(pod_cluster.host_address, tmp_path_factory.mktemp("emulator")) as emu:
+    with Emulator.start(pod_cluster.host_address, tmp_path_factory.mktemp("emulator")) as emu:
         yield emu
 
 
 @pytest.fixture(scope="session")
-def operator_release(
-    pod_cluster: PodTestCluster, emulator: podlib.Emulator
-) -> Iterator[podlib.OperatorRelease]:
+def operator_release(pod_cluster: PodTestCluster, emulator: Emulator) -> Iterator[OperatorRelease]:
     """The operator chart installed with our image, allowed to talk to the emulator only."""
-    release = podlib.OperatorRelease.install(pod_cluster, emulator, helm="helm")
+    release = OperatorRelease.install(pod_cluster, emulator, helm="helm")
     try:
         yield release
     finally:
-        release.uninstall()
+        release.remove()
+
+
+@pytest.fixture(scope="session")
+def shared_bot_release(
+    pod_cluster: PodTestCluster, operator_release: OperatorRelease, emulator: Emulator
+) -> Iterator[BotRelease]:
+    """One bot release (Helm 4, plain HTTP) for every test that only needs a working bot: each
+    install costs a pod start, a registration and a Ready wait. Tests that disturb it (rotation,
+    restarts, a scaled-down Deployment) leave it serving again."""
+    namespace = f"p-shared-{secrets.token_hex(3)}"
+    pod_cluster.kubectl("create", "namespace", namespace)
+    bot = emulator.add_bot(f"shared_{secrets.token_hex(3)}_bot")
+    release = BotRelease.install(pod_cluster, namespace, bot)
+    try:
+        yield release
+    finally:
+        pod_cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 @pytest.fixture

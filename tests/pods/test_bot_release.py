@@ -12,7 +12,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.pods.conftest import PodTestCluster
-from tests.pods.podlib import BotRelease, Emulator, OperatorRelease, kube_json, pod_ready_since, wait_for
+from tgbot_localdev.emulatorproc import Emulator
+from tgbot_localdev.polling import wait_for
+from tgbot_localdev.releases import BotRelease, OperatorRelease, kube_json, pod_ready_since
 
 
 def _round_trip(release: BotRelease, text: str) -> None:

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 import pytest
 
 from tests.pods.conftest import PodTestCluster
-from tests.pods.podlib import BotRelease, Emulator, OperatorRelease, kube_json, pod_ready_since, wait_for
+from tgbot_localdev.polling import wait_for
+from tgbot_localdev.releases import BotRelease, OperatorRelease, kube_json, pod_ready_since
 
 
 @contextmanager
@@ -73,11 +74,9 @@ def _secret(cluster: PodTestCluster, release: BotRelease) -> dict[str, str]:
 
 
 @pytest.fixture
-def bot_release(
-    pod_cluster: PodTestCluster, operator_release: OperatorRelease, emulator: Emulator, pod_namespace: str
-) -> BotRelease:
-    bot = emulator.add_bot(f"flow_{secrets.token_hex(3)}_bot")
-    return BotRelease.install(pod_cluster, pod_namespace, bot)
+def bot_release(shared_bot_release: BotRelease) -> BotRelease:
+    """The session's bot release: these tests disturb it, and each checks it serves again."""
+    return shared_bot_release
 
 
 @pytest.mark.timeout(600)

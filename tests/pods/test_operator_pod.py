@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.request
 
 from tests.pods.conftest import PodTestCluster
-from tests.pods.podlib import OperatorRelease, kube_json, pod_ready_since
+from tgbot_localdev.releases import OperatorRelease, kube_json, pod_ready_since
 
 
 def _get(url: str) -> tuple[int, str]:
