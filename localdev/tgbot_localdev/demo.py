@@ -34,9 +34,12 @@ from .demo_steps import (
     start_emulator,
     start_operator,
 )
+from .emulatorproc import EmulatorError
+from .images import ImageError
 from .kubectl import KubectlError
 from .polling import WaitTimeoutError
 from .processes import ProcessFailedError, ProcessGroup
+from .releases import ReleaseError
 from .story import BOT_TOKEN, DemoError, say, step
 
 __all__ = ["BOT_TOKEN", "main"]
@@ -127,7 +130,16 @@ def main(argv: list[str] | None = None) -> None:
             run_on_pods(_workdir(args))
         else:
             asyncio.run(run(args))
-    except (DemoError, ControlPlaneError, ProcessFailedError, KubectlError, WaitTimeoutError) as error:
+    except (
+        DemoError,
+        ControlPlaneError,
+        ProcessFailedError,
+        KubectlError,
+        WaitTimeoutError,
+        ReleaseError,
+        EmulatorError,
+        ImageError,
+    ) as error:
         say(f"\nDEMO FAILED: {error}")
         sys.exit(1)
     except KeyboardInterrupt:
