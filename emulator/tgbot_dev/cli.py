@@ -1,4 +1,4 @@
-"""``tgbot-dev run [--message TEXT]... [--expect-reply] [--timeout SECONDS] -- COMMAND...``."""
+"""``tgbot-dev run [--message TEXT]... [--expect-reply] [--timeout DURATION] -- COMMAND...``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, CliApp, CliSuppress, SettingsConfigDict
+import tgbot_kit
+from pydantic import Field
+from pydantic_settings import BaseSettings, CliSuppress, SettingsConfigDict
+from tgbot_kit import Duration
 
 from .session import Plan, run
 
-USAGE = """usage: tgbot-dev run [--message TEXT]... [--expect-reply] [--timeout SECONDS] -- COMMAND...
+USAGE = """usage: tgbot-dev run [--message TEXT]... [--expect-reply] [--timeout DURATION] -- COMMAND...
 
 Runs your bot (COMMAND) locally behind the real tgbot-sidecar and the Bot API emulator, with
 BOT_TOKEN, BOT_SOCKET, BOT_WEBHOOK_PATH and BOT_API_SERVER set, and registers its webhook as
@@ -20,7 +22,7 @@ the operator would. Without --message: an interactive chat. `tgbot-dev run --hel
 """
 
 
-class RunCommand(BaseSettings, cli_prog_name="tgbot-dev run", cli_kebab_case=True, cli_implicit_flags=True):
+class RunCommand(BaseSettings):
     """Run your bot behind the sidecar and the emulator: `tgbot-dev run [OPTIONS] -- COMMAND...`.
 
     Without --message it opens a chat in the terminal: type a message or a /command, type a
@@ -35,14 +37,14 @@ class RunCommand(BaseSettings, cli_prog_name="tgbot-dev run", cli_kebab_case=Tru
         default_factory=list, description="send this message and print the answer (repeatable)"
     )
     expect_reply: bool = Field(default=False, description="exit 1 unless every message got an answer")
-    timeout: float = Field(default=30.0, gt=0, description="seconds to wait for each delivery and answer")
-    startup_timeout: float = Field(
-        default=30.0, gt=0, description="seconds the bot may take to serve its socket"
+    timeout: Duration = Field(default=30.0, gt=0, description="how long to wait for each delivery and answer")
+    startup_timeout: Duration = Field(
+        default=30.0, gt=0, description="how long the bot may take to serve its socket"
     )
     allowed_updates: list[str] = Field(
         default_factory=list, description="update types to register (empty: Telegram's default)"
     )
-    drain_timeout: float = Field(default=10.0, gt=0, description="the sidecar's --drain-timeout on exit")
+    drain_timeout: Duration = Field(default=10.0, gt=0, description="the sidecar's --drain-timeout on exit")
     command: CliSuppress[list[str]] = Field(default_factory=list)
 
     def cli_cmd(self) -> None:
@@ -103,11 +105,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     init: dict[str, Any] = {"command": command}
     if messages:
         init["message"] = messages
-    try:
-        CliApp.run(RunCommand, cli_args=options, **init)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors()
-        )
-        print(f"tgbot-dev run: {problems}", file=sys.stderr)
-        raise SystemExit(2) from None
+    tgbot_kit.parse_or_exit(RunCommand, options, prog="tgbot-dev run", **init)

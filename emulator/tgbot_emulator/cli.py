@@ -7,7 +7,6 @@ stdout so a parent process can learn the port (``--listen HOST:0`` picks a free 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import signal
@@ -15,28 +14,43 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import ValidationError, field_validator
+import tgbot_kit
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from tgbot_kit import Duration, ListenAddress, LogLevel, Metavar
 
 from .config import BotSpec, EmulatorConfig
-from .logs import setup_logging
 from .server import EmulatorServer
 
 
 class CliSettings(BaseSettings):
+    """The Telegram Bot API emulator."""
+
     model_config = SettingsConfigDict(env_prefix="TGBOT_EMULATOR_", extra="ignore")
 
-    listen: str = "127.0.0.1:8081"
+    listen: ListenAddress = Field(
+        default=ListenAddress("127.0.0.1:8081"), description="address to serve on (port 0: any free)"
+    )
     # Env form: comma- or space-separated TOKEN=username items, or a JSON list.
-    bot: Annotated[list[str], NoDecode] = []
-    allow_local_webhooks: bool = False
-    retry_cap: float = 60.0
-    delivery_timeout: float = 60.0
-    extra_ca_file: Path | None = None
-    setwebhook_rate_limit: bool = True
-    global_rate_limit: float | None = None
-    log_level: str = "info"
-    json_logs: bool = False
+    bot: Annotated[list[str], NoDecode, Metavar("TOKEN=USERNAME")] = Field(
+        default_factory=list, description="a bot known from the start (repeatable)"
+    )
+    allow_local_webhooks: bool = Field(
+        default=False, description="like a --local Bot API server: http, any port"
+    )
+    retry_cap: Duration = Field(default=60.0, gt=0, description="longest delay between retries")
+    delivery_timeout: Duration = Field(default=60.0, gt=0, description="webhook request timeout")
+    extra_ca_file: Annotated[Path | None, Metavar("PEM")] = Field(
+        default=None, description="extra CA for webhooks without a custom cert"
+    )
+    setwebhook_rate_limit: bool = Field(
+        default=True, description="429 on a second new webhook URL within a second"
+    )
+    global_rate_limit: Annotated[float | None, Metavar("PER_SECOND")] = Field(
+        default=None, gt=0, description="calls per second over all bots (default: no limit)"
+    )
+    log_level: LogLevel = Field(default="info", description="log level")
+    json_logs: bool = Field(default=False, description="log JSON lines")
 
     @field_validator("bot", mode="before")
     @classmethod
@@ -48,20 +62,17 @@ class CliSettings(BaseSettings):
             return [item for item in text.replace(",", " ").split() if item]
         return value
 
-    def host_port(self) -> tuple[str, int]:
-        text = self.listen.strip()
-        if text.isdigit():
-            return "127.0.0.1", int(text)
-        host, sep, port = text.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError("--listen takes HOST:PORT")
-        return host.strip("[]") or "0.0.0.0", int(port)
+    @field_validator("bot")
+    @classmethod
+    def _bots(cls, value: list[str]) -> list[str]:
+        for item in value:
+            BotSpec.parse(item)  # its errors never echo the token
+        return value
 
     def to_config(self) -> EmulatorConfig:
-        host, port = self.host_port()
         return EmulatorConfig(
-            host=host,
-            port=port,
+            host=self.listen.host,
+            port=self.listen.port,
             allow_local_webhooks=self.allow_local_webhooks,
             retry_cap_seconds=self.retry_cap,
             delivery_timeout_seconds=self.delivery_timeout,
@@ -70,34 +81,6 @@ class CliSettings(BaseSettings):
             setwebhook_rate_limit=self.setwebhook_rate_limit,
             global_rate_limit_per_second=self.global_rate_limit,
         )
-
-
-def _parser() -> argparse.ArgumentParser:
-    # SUPPRESS keeps unset flags out of the namespace, so environment variables apply.
-    parser = argparse.ArgumentParser(
-        prog="tgbot-emulator",
-        description="The Telegram Bot API emulator.",
-        argument_default=argparse.SUPPRESS,
-    )
-    parser.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (port 0: any free)")
-    parser.add_argument(
-        "--bot", action="append", metavar="TOKEN=USERNAME", help="a bot known from the start (repeatable)"
-    )
-    parser.add_argument(
-        "--allow-local-webhooks", action="store_true", help="like a --local Bot API server: http, any port"
-    )
-    parser.add_argument("--retry-cap", type=float, metavar="SECONDS", help="longest delay between retries")
-    parser.add_argument("--delivery-timeout", type=float, metavar="SECONDS", help="webhook request timeout")
-    parser.add_argument("--extra-ca-file", metavar="PEM", help="extra CA for webhooks without a custom cert")
-    parser.add_argument(
-        "--setwebhook-rate-limit",
-        action=argparse.BooleanOptionalAction,
-        help="429 on a second new webhook URL within a second (default on)",
-    )
-    parser.add_argument("--global-rate-limit", type=float, metavar="PER_SECOND", help="calls per second")
-    parser.add_argument("--log-level", help="debug, info, warning, error")
-    parser.add_argument("--json-logs", action="store_true", help="log JSON lines")
-    return parser
 
 
 async def serve(config: EmulatorConfig) -> None:
@@ -115,16 +98,9 @@ async def serve(config: EmulatorConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = CliSettings(**vars(args))
-        config = settings.to_config()
-    except ValidationError as exc:
-        # Without input values: they may hold a bot token.
-        parser.error("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-    except ValueError as exc:
-        parser.error(str(exc))
-    setup_logging(settings.log_level, settings.json_logs)
+    settings = tgbot_kit.parse_or_exit(CliSettings, argv, prog="tgbot-emulator")
+    config = settings.to_config()
+    # stderr: stdout is for the ready line.
+    tgbot_kit.setup_logging(settings.log_level, settings.json_logs)
     asyncio.run(serve(config))
     sys.exit(0)

@@ -1,13 +1,13 @@
-"""Logging setup: plain or JSON lines, with a last-line-of-defence token filter."""
+"""Logging setup: tgbot_kit's one schema, with a last-line-of-defence token filter.
+
+The records about a TelegramBot carry its ``namespace/name`` as the field ``object``.
+"""
 
 from __future__ import annotations
 
 import logging
-import sys
-from datetime import UTC, datetime
-from typing import Any
 
-from pythonjsonlogger.json import JsonFormatter
+import tgbot_kit
 
 from .redaction import SecretRegistry, redact
 
@@ -42,6 +42,9 @@ class RedactingFilter(logging.Filter):
 
 #: kopf's per-object logger: its records go to the root handlers and are posted as Events.
 KOPF_OBJECTS_LOGGER = "kopf.objects"
+#: What kopf attaches to its records with ``extra=``: its settings (which do not serialize) and
+#: the object reference (logged as ``object``) are no log fields.
+KOPF_EXTRAS = ("settings", "k8s_ref", "k8s_skip")
 
 
 def object_name(record: logging.LogRecord) -> str | None:
@@ -53,55 +56,23 @@ def object_name(record: logging.LogRecord) -> str | None:
     return f"{namespace}/{ref['name']}" if namespace else str(ref["name"])
 
 
-class TextFormatter(logging.Formatter):
-    """Plain lines; records about an object are prefixed with ``[namespace/name]``."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        text = super().formatMessage(record)
-        name = object_name(record)
-        if name:
-            head, sep, tail = text.partition(record.message)
-            return f"{head}[{name}] {record.message}{tail}" if sep else text
-        return text
-
-
-class JsonLinesFormatter(JsonFormatter):
-    """``{"time", "level", "logger", "message", "object"?, "exc_info"?}`` per line.
-
-    Only these fields: kopf attaches its settings and object references to records as extras,
-    which are no log fields (and the settings do not serialize).
-    """
-
-    def add_fields(
-        self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
-    ) -> None:
-        log_record["time"] = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-        log_record["level"] = record.levelname
-        log_record["logger"] = record.name
-        log_record["message"] = record.getMessage()
-        name = object_name(record)
-        if name:
-            log_record["object"] = name
-        for key in ("exc_info", "stack_info"):
-            if message_dict.get(key):
-                log_record[key] = message_dict[key]
+def _object_field(record: logging.LogRecord) -> dict[str, object]:
+    name = object_name(record)
+    return {"object": name} if name else {}
 
 
 def setup_logging(level: str, json_logs: bool, registry: SecretRegistry | None = None) -> None:
     redacting = RedactingFilter(registry)
-    handler = logging.StreamHandler(sys.stderr)
-    if json_logs:
-        handler.setFormatter(JsonLinesFormatter())
-    else:
-        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
-    handler.addFilter(redacting)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    tgbot_kit.setup_logging(
+        level,
+        json_logs,
+        filters=[redacting],
+        context=_object_field,
+        hidden_extras=KOPF_EXTRAS,
+        # Library chatter that is noise at INFO.
+        quiet={"urllib3": logging.WARNING, "kubernetes": logging.WARNING, "asyncio": logging.WARNING},
+    )
     install_object_filter(redacting)
-    # Library chatter that is noise at INFO.
-    for noisy in ("urllib3", "kubernetes", "asyncio"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 def install_object_filter(redacting: RedactingFilter) -> None:

@@ -4,91 +4,79 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AliasChoices, BeforeValidator, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, CliToggleFlag, SettingsConfigDict
+from tgbot_kit import CommaList, Duration, ListenAddress, LogLevel, Metavar
 
 from . import names
-from .model import parse_duration
 from .servers import AllowedServers, InvalidServerUrl, normalise
 
-
-def _seconds(value: Any) -> float:
-    if isinstance(value, str | int | float):
-        return parse_duration(value).total_seconds()
-    raise ValueError(f"not a duration: {value!r}")
-
-
-Seconds = Annotated[float, BeforeValidator(_seconds)]
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``:PORT`` or ``PORT`` -> (host, port); the host defaults to 0.0.0.0."""
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        host, port = "", value
-    host = host.strip("[]") or "0.0.0.0"
-    try:
-        number = int(port)
-    except ValueError:
-        raise ValueError(f"not a listen address: {value!r} (expected HOST:PORT)") from None
-    if not 0 <= number <= 65535:
-        raise ValueError(f"port out of range in {value!r}")
-    return host, number
+Url = Annotated[str, Metavar("URL")]
 
 
 class OperatorSettings(BaseSettings):
+    """Runs Telegram bots' webhooks on Kubernetes (TelegramBot resources, tgbot.dev/v1alpha1)."""
+
     model_config = SettingsConfigDict(
-        env_prefix="TGBOT_OPERATOR_", extra="ignore", frozen=True, populate_by_name=True
+        env_prefix="TGBOT_OPERATOR_",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
     )
 
-    namespaces: Annotated[list[str], NoDecode] = Field(
+    namespaces: Annotated[CommaList, Metavar("NS")] = Field(
         default_factory=list,
-        description="Namespaces to watch; empty: all namespaces.",
+        description="watch NS (repeatable); default: all namespaces",
         # The flag is --namespace, so TGBOT_OPERATOR_NAMESPACE must work as well as ..._NAMESPACES.
         validation_alias=AliasChoices("namespaces", "tgbot_operator_namespaces", "tgbot_operator_namespace"),
     )
-    liveness_listen: str | None = Field(default=None, description="HOST:PORT for kopf's /healthz.")
-    metrics_listen: str | None = Field(default=None, description="HOST:PORT for Prometheus /metrics.")
-    json_logs: bool = False
-    log_level: str = "info"
-    default_bot_api_server: str = names.DEFAULT_BOT_API_SERVER
-    allow_bot_api_server: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="Bot API servers TelegramBots may name besides the default one (exact URLs).",
+    all_namespaces: CliToggleFlag[bool] = Field(
+        default=False, description="watch all namespaces (the default; wins over TGBOT_OPERATOR_NAMESPACE)"
     )
-    check_interval: Seconds = 300.0
-    token_check_interval: Seconds = 30.0
-    rotation_propagation_grace: Seconds = 90.0
-    rotation_retire_grace: Seconds = 120.0
-    deletion_timeout: Seconds = 300.0
-    unauthorized_retry_interval: Seconds = 600.0
-    telegram_timeout: Seconds = 30.0
-    self_signed_validity: Seconds = 365 * 86400.0
-    self_signed_renew_before: Seconds = 30 * 86400.0
-    peering: str | None = Field(default=None, description="kopf peering name (HA); None: standalone.")
+    kubeconfig: Path | None = Field(
+        default=None, description="kubeconfig file (default: in-cluster, else $KUBECONFIG)"
+    )
+    liveness_listen: ListenAddress | None = Field(
+        default=None, description="serve kopf's liveness probe at /healthz"
+    )
+    metrics_listen: ListenAddress | None = Field(
+        default=None, description="serve Prometheus metrics at /metrics"
+    )
+    json_logs: bool = Field(default=False, description="log JSON lines")
+    log_level: LogLevel = Field(default="info", description="log level")
+    default_bot_api_server: Url = Field(
+        default=names.DEFAULT_BOT_API_SERVER, description="when spec.botApiServer is absent (always allowed)"
+    )
+    allow_bot_api_server: Annotated[CommaList, Metavar("URL")] = Field(
+        default_factory=list,
+        description="a Bot API server TelegramBots may name in spec.botApiServer (repeatable; exact URL, "
+        "http:// only when named so); default: only the default server",
+    )
+    # gt=0: an interval of 0 would spin; a timeout of 0 would fail every call.
+    check_interval: Duration = Field(default=300.0, gt=0, description="getWebhookInfo drift check")
+    token_check_interval: Duration = Field(default=30.0, gt=0, description="re-read token Secrets")
+    rotation_propagation_grace: Duration = Field(default=90.0, description="new token -> setWebhook wait")
+    rotation_retire_grace: Duration = Field(default=120.0, description="setWebhook -> old token dropped")
+    deletion_timeout: Duration = Field(default=300.0, description="give up deleteWebhook after")
+    unauthorized_retry_interval: Duration = Field(default=600.0, description="retry a rejected token after")
+    telegram_timeout: Duration = Field(default=30.0, gt=0, description="timeout of one Bot API call")
+    self_signed_validity: Duration = Field(
+        default=365 * 86400.0, gt=0, description="validity of self-signed certificates"
+    )
+    self_signed_renew_before: Duration = Field(
+        default=30 * 86400.0, description="renew a self-signed certificate this long before it expires"
+    )
+    peering: Annotated[str | None, Metavar("NAME")] = Field(
+        default=None, description="kopf peering for HA (default: standalone)"
+    )
     # kopf pauses *every* peer that shares the highest priority, so the replicas of one Deployment
     # (which all get the same flags) must not share one: by default each process draws its own.
     peering_priority: int = Field(
         default_factory=lambda: secrets.randbelow(1_000_000) + 1,
-        description="kopf peering priority; the highest runs, the others pause (default: random).",
+        description="with --peering: the highest priority runs, others pause (default: random per process)",
     )
-    kubeconfig: Path | None = None
-
-    @field_validator("namespaces", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("allow_bot_api_server", mode="before")
-    @classmethod
-    def _split_servers(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
 
     @field_validator("allow_bot_api_server")
     @classmethod
@@ -103,45 +91,13 @@ class OperatorSettings(BaseSettings):
         _check_server(value)
         return value
 
-    @field_validator("liveness_listen", "metrics_listen")
-    @classmethod
-    def _listen(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_listen(value)
-        return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, value: str) -> str:
-        value = value.lower()
-        if value not in {"debug", "info", "warning", "error", "critical"}:
-            raise ValueError("log level must be one of debug, info, warning, error, critical")
-        return value
-
-    @field_validator(
-        "check_interval",
-        "token_check_interval",
-        "rotation_propagation_grace",
-        "rotation_retire_grace",
-        "deletion_timeout",
-        "unauthorized_retry_interval",
-        "telegram_timeout",
-        "self_signed_validity",
-        "self_signed_renew_before",
-    )
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError("durations must not be negative")
-        return value
-
-    @field_validator("check_interval", "token_check_interval", "telegram_timeout", "self_signed_validity")
-    @classmethod
-    def _nonzero(cls, value: float) -> float:
-        # An interval of 0 would spin; a timeout of 0 would fail every call.
-        if value <= 0:
-            raise ValueError("must be more than 0")
-        return value
+    @model_validator(mode="after")
+    def _all_namespaces_wins(self) -> OperatorSettings:
+        # -A on the command line must beat TGBOT_OPERATOR_NAMESPACE(S) from the environment; by
+        # now both are merged, so the flag's meaning is applied here (the model is frozen after).
+        if self.all_namespaces:
+            object.__setattr__(self, "namespaces", [])
+        return self
 
     @model_validator(mode="after")
     def _renewal_inside_validity(self) -> OperatorSettings:

@@ -9,41 +9,21 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from tgbot_kit import CommaList, Duration, ListenAddress, LogLevel, Metavar, split_host_port
 
 ENV_PREFIX = "TGBOT_SIDECAR_"
 
 #: Telegram's published webhook source ranges (https://core.telegram.org/bots/webhooks).
 TELEGRAM_NETWORKS = ("149.154.160.0/20", "91.108.4.0/22")
 
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Cidrs = Annotated[CommaList, Metavar("CIDR")]
 
-
-def split_host_port(value: str) -> tuple[str, int]:
-    """Split ``HOST:PORT`` / ``[V6]:PORT`` into its parts; raise ValueError when malformed."""
-    host, sep, port_text = value.rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
-    port = int(port_text)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port out of range in {value!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        ipaddress.IPv6Address(host.split("%", 1)[0])
-    elif ":" in host:
-        raise ValueError(f"IPv6 hosts need brackets, as in [::]:8443, got {value!r}")
-    return host or "0.0.0.0", port
-
-
-def _split_list(value: Any) -> Any:
-    # Environment variables carry lists comma separated ("a,b"); flags arrive as real lists.
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
+__all__ = ["ENV_PREFIX", "TELEGRAM_NETWORKS", "Settings", "split_host_port"]
 
 
 class Settings(BaseSettings):
@@ -51,8 +31,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
-    listen: str = Field(
-        "0.0.0.0:8443",
+    listen: ListenAddress = Field(
+        ListenAddress("0.0.0.0:8443"),
         description="HOST:PORT of the webhook server ([::]:8443 listens dual-stack)",
     )
     path: str = Field("/webhook", description="the webhook path; every other path answers 404")
@@ -63,18 +43,18 @@ class Settings(BaseSettings):
         None,
         description="file holding the previous token, accepted too while it exists and is non-empty",
     )
-    upstream: str = Field(
+    upstream: Annotated[str, Metavar("URL")] = Field(
         description="URL of the dispatcher's webhook, e.g. http://127.0.0.1:8081/webhook",
     )
     upstream_unix_socket: Path | None = Field(
         None,
         description="connect to the upstream through this Unix socket; --upstream then gives Host and path",
     )
-    allow_network: Annotated[list[str], NoDecode] = Field(
+    allow_network: Cidrs = Field(
         default_factory=lambda: list(TELEGRAM_NETWORKS),
         description="CIDR allowed to deliver updates (repeatable; default: Telegram's ranges)",
     )
-    trusted_proxy: Annotated[list[str], NoDecode] = Field(
+    trusted_proxy: Cidrs = Field(
         default_factory=list,
         description="CIDR of proxies whose X-Forwarded-For is believed (repeatable; default: none)",
     )
@@ -82,41 +62,43 @@ class Settings(BaseSettings):
         None, description="PEM certificate chain; serve TLS 1.2+ (reloaded on change)"
     )
     tls_key: Path | None = Field(None, description="PEM private key for --tls-cert")
-    admin_listen: str = Field(
-        "0.0.0.0:9090", description="HOST:PORT of /healthz, /readyz and /metrics (never filtered)"
+    admin_listen: ListenAddress = Field(
+        ListenAddress("0.0.0.0:9090"), description="HOST:PORT of /healthz, /readyz and /metrics (never filtered)"
     )
-    max_body_bytes: int = Field(1 << 20, gt=0, description="largest accepted update body in bytes")
+    max_body_bytes: Annotated[int, Metavar("BYTES")] = Field(
+        1 << 20, gt=0, description="largest accepted update body in bytes"
+    )
     # 57, not 55: aiogram answers by itself after 55 s (moving the handler to the background);
     # its empty 200 must win the race against our 504, or Telegram redelivers an update the bot
     # is still handling. Still below Telegram's own 60 s.
-    upstream_timeout: float = Field(
-        57.0, gt=0, description="seconds to wait for the dispatcher (below Telegram's 60 s)"
+    upstream_timeout: Duration = Field(
+        57.0, gt=0, description="how long to wait for the dispatcher (below Telegram's 60 s)"
     )
     max_in_flight: int = Field(100, gt=0, description="concurrent forwards; beyond that answer 503")
     max_connections: int = Field(
         1000, gt=0, description="open webhook connections; beyond that a new one gets a bare 503, then closed"
     )
-    max_head_bytes: int = Field(
+    max_head_bytes: Annotated[int, Metavar("BYTES")] = Field(
         16 * 1024,
         ge=1024,
         description="largest request head in bytes; also bounds a chunked body's chunk lines and trailers",
     )
-    head_timeout: float = Field(
+    head_timeout: Duration = Field(
         10.0,
         gt=0,
-        description="seconds a client has to send a whole request head (a new connection: from the accept)",
+        description="how long a client has to send a whole request head (a new connection: from the accept)",
     )
-    body_timeout: float = Field(
-        30.0, gt=0, description="seconds a client has to send a whole request body once its head is in"
+    body_timeout: Duration = Field(
+        30.0, gt=0, description="how long a client has to send a whole request body once its head is in"
     )
-    idle_timeout: float = Field(
-        120.0, gt=0, description="seconds a kept-alive connection may wait for its next request"
+    idle_timeout: Duration = Field(
+        120.0, gt=0, description="how long a kept-alive connection may wait for its next request"
     )
-    send_timeout: float = Field(
-        30.0, gt=0, description="seconds an answer may wait for a client that does not read it"
+    send_timeout: Duration = Field(
+        30.0, gt=0, description="how long an answer may wait for a client that does not read it"
     )
-    dedup_window: float = Field(
-        120.0, ge=0, description="seconds an update_id forwarded successfully is answered as a duplicate"
+    dedup_window: Duration = Field(
+        120.0, ge=0, description="how long an update_id forwarded successfully is answered as a duplicate"
     )
     # 5: a restart or a short blip of what the handler needs is over within a few redeliveries,
     # while every attempt runs the handler again (its side effects too) and holds up the chat.
@@ -129,35 +111,24 @@ class Settings(BaseSettings):
     dead_letter_file: Path | None = Field(
         None, description="append the updates given up on to this file as JSON lines (default: none)"
     )
-    drain_timeout: float = Field(
-        25.0, ge=0, description="seconds SIGTERM waits for in-flight forwards before exiting"
+    drain_timeout: Duration = Field(
+        25.0, ge=0, description="how long SIGTERM waits for in-flight forwards before exiting"
     )
     ready_requires_upstream: bool = Field(
         False, description="make /readyz also require that the upstream accepts connections"
     )
-    reload_interval: float = Field(
-        1.0, gt=0, description="seconds between checks of token and TLS files for changes"
+    reload_interval: Duration = Field(
+        1.0, gt=0, description="time between checks of token and TLS files for changes"
     )
     json_logs: bool = Field(False, description="log JSON lines instead of text")
-    log_level: LogLevel = Field("INFO", description="log level")
+    log_level: LogLevel = Field("info", description="log level")
     uvloop: bool = Field(True, description="use uvloop when it is installed")
-
-    @field_validator("allow_network", "trusted_proxy", mode="before")
-    @classmethod
-    def _lists(cls, value: Any) -> Any:
-        return _split_list(value)
 
     @field_validator("allow_network", "trusted_proxy")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for item in value:
             ipaddress.ip_network(item, strict=False)
-        return value
-
-    @field_validator("listen", "admin_listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        split_host_port(value)
         return value
 
     @field_validator("path")
@@ -175,15 +146,10 @@ class Settings(BaseSettings):
             raise ValueError("upstream must be an http:// URL (the dispatcher lives in the same pod)")
         return value
 
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
-
     @model_validator(mode="after")
     def _pairs(self) -> Settings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
-        if split_host_port(self.listen)[1] == split_host_port(self.admin_listen)[1] != 0:
+        if self.listen.port == self.admin_listen.port != 0:
             raise ValueError("--admin-listen must not share the webhook port")
         return self

@@ -75,7 +75,7 @@ def test_messages_keep_their_text_verbatim():
         (
             ["run", "--startup-timeout", "soon", "--", "true"],
             2,
-            "--startup-timeout: Input should be a valid number",
+            "--startup-timeout: not a duration",
         ),
     ],
 )

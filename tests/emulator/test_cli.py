@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from tgbot_emulator.cli import CliSettings
+from tgbot_kit import ListenAddress
 
 TOKEN = "123456:CLI_SECRET_abc"
 
@@ -33,7 +34,7 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 def test_flags_win_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TGBOT_EMULATOR_RETRY_CAP", "5")
-    config = CliSettings(retry_cap=7, listen="[::1]:0").to_config()
+    config = CliSettings(retry_cap=7, listen=ListenAddress("[::1]:0")).to_config()
     assert config.retry_cap_seconds == 7
     assert (config.host, config.port) == ("::1", 0)
 

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
+from tgbot_kit import ListenAddress, parse_duration
 
 from tgbot_operator.cli import liveness_url, settings_from_args
-from tgbot_operator.model import parse_duration
-from tgbot_operator.settings import OperatorSettings, parse_listen
+from tgbot_operator.settings import OperatorSettings
 
 
 def test_defaults() -> None:
@@ -118,10 +118,28 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text)
 
 
-def test_parse_listen() -> None:
-    assert parse_listen(":9090") == ("0.0.0.0", 9090)
-    assert parse_listen("9090") == ("0.0.0.0", 9090)
-    assert parse_listen("[::1]:80") == ("::1", 80)
+def test_listen_addresses() -> None:
+    for text, host, port in [(":9090", "0.0.0.0", 9090), ("9090", "0.0.0.0", 9090), ("[::1]:80", "::1", 80)]:
+        address = ListenAddress(text)
+        assert (address.host, address.port) == (host, port)
+    s = settings_from_args(["--metrics-listen", "[::]:9090"])
+    assert s.metrics_listen == "[::]:9090"
+    assert s.metrics_listen is not None
+    assert (s.metrics_listen.host, s.metrics_listen.port) == ("::", 9090)
+
+
+def test_help_names_values_as_users_write_them(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        settings_from_args(["--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--namespace NS, -n NS" in text
+    assert "--check-interval DURATION getWebhookInfo drift check (default: 300s)" in text
+    assert "(default: 8760h)" in text
+    assert "[env TGBOT_OPERATOR_NAMESPACE, " not in text  # the field's own name comes first
+    assert "[env TGBOT_OPERATOR_NAMESPACES, TGBOT_OPERATOR_NAMESPACE]" in text
+    assert "--tgbot-operator-namespace" not in text
+    assert "default factory" not in text
 
 
 def test_peering_priority_is_drawn_per_process_unless_given() -> None:
@@ -142,7 +160,7 @@ def test_namespace_env_variable_matches_the_flag_name(monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize("flag", ["--check-interval", "--token-check-interval", "--telegram-timeout"])
 def test_zero_intervals_are_refused(flag: str) -> None:
-    with pytest.raises(ValidationError, match="more than 0"):
+    with pytest.raises(ValidationError, match="greater than 0"):
         settings_from_args([flag, "0"])
 
 
