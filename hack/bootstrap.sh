@@ -5,15 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-# Each program is its own distribution. The emulator (tgbot-dev runs the sidecar) and localdev (the
-# demo runs all three) depend on others by path, so they go in without dependencies, after them: pip
-# would otherwise replace the editable installs with copies. `pip check` then proves that nothing
+# Each program is its own distribution, and each depends on tgbot-kit (kit/) by path; the emulator
+# (tgbot-dev runs the sidecar) and localdev (the demo runs all three) depend on other programs too.
+# pip would replace an editable install with a copy of what a path dependency names, so the programs
+# go in first (with the dependencies: a copy of the kit among them), then the kit and the dependent
+# distributions, editable and without dependencies, over them. `pip check` then proves that nothing
 # they need is missing.
 DISTRIBUTIONS=(operator sidecar)
-DEPENDENT=(emulator localdev)
+DEPENDENT=(kit emulator localdev)
 stamp=.venv/.installed-from
 shopt -s nullglob
-want="$(cat pyproject.toml ./*/pyproject.toml integrations/*/pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml ./*/pyproject.toml integrations/*/pyproject.toml hack/bootstrap.sh | sha256sum | cut -d' ' -f1)"
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
