@@ -1,76 +1,14 @@
 """The TelegramBot operator: registers, watches and rotates Telegram bot webhooks (kopf-based).
 
-Layers: ``settings``/``cli`` (configuration) -> ``handlers`` (kopf) -> ``worker`` (one loop per bot)
--> ``reconcile``/``status``/``registration``/``webhook_secret`` (pure) and ``botapi``/``kube`` (I/O).
+Public: the ``tgbot-operator`` command (``tgbot_operator.cli:main``), the TelegramBot CRD, and the
+generated Secret's keys (``names.py``), which the sidecar reads as files. No other program imports
+this package (the programs are independent: ``.importlinter``), so every module is internal.
+
+Layers (enforced by import-linter): ``cli``/``settings`` -> ``handlers`` (kopf) -> ``worker``
+(observe -> decide -> execute -> record) -> ``observe``/``execute``/``deletion`` (I/O: ``kube``,
+``botapi``) -> pure ``reconcile``, ``record``, ``status``, ``profile*``, ``registration``,
+``observation``, ``actions``, ``telegram``, ``model``, ``webhook_secret``: no aiohttp, kopf or
+kubernetes there. See docs/architecture.md.
 """
 
-from .botapi import (
-    BadRequest,
-    BotApiClient,
-    BotApiError,
-    BotUser,
-    MalformedAnswer,
-    NetworkError,
-    NotFound,
-    RetryAfter,
-    ServerError,
-    ServerNotAllowed,
-    SetWebhookParams,
-    Unauthorized,
-    WebhookInfo,
-)
-from .conditions import Condition, merge_conditions
-from .model import TelegramBotSpec, parse_duration
-from .reconcile import Action, Memory, Observation, Problem, Timing, Wait, decide
-from .redaction import SecretRegistry, redact
-from .registration import Registration, drift, fingerprint
-from .servers import AllowedServers
-from .settings import OperatorSettings
-from .webhook_secret import (
-    RotationPhase,
-    WebhookSecretState,
-    certificate_renewal_reason,
-    generate_secret_token,
-    generate_self_signed,
-    inspect_certificate,
-)
-
-__all__ = [
-    "Action",
-    "AllowedServers",
-    "BadRequest",
-    "BotApiClient",
-    "BotApiError",
-    "BotUser",
-    "Condition",
-    "MalformedAnswer",
-    "Memory",
-    "NetworkError",
-    "NotFound",
-    "Observation",
-    "OperatorSettings",
-    "Problem",
-    "Registration",
-    "RetryAfter",
-    "RotationPhase",
-    "SecretRegistry",
-    "ServerError",
-    "ServerNotAllowed",
-    "SetWebhookParams",
-    "TelegramBotSpec",
-    "Timing",
-    "Unauthorized",
-    "Wait",
-    "WebhookInfo",
-    "WebhookSecretState",
-    "certificate_renewal_reason",
-    "decide",
-    "drift",
-    "fingerprint",
-    "generate_secret_token",
-    "generate_self_signed",
-    "inspect_certificate",
-    "merge_conditions",
-    "parse_duration",
-    "redact",
-]
+__all__: list[str] = []

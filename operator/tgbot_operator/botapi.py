@@ -11,161 +11,29 @@ import math
 import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeGuard, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeGuard
 
 import aiohttp
 
 from .redaction import redact
-
-T = TypeVar("T")
-D = TypeVar("D")
-
-#: The longest string field accepted from the Bot API (URLs are at most 2048 there, but room).
-MAX_STRING = 8192
+from .telegram import (
+    BadRequest,
+    BotApiError,
+    BotUser,
+    MalformedAnswer,
+    NetworkError,
+    NotFound,
+    RetryAfter,
+    ServerError,
+    SetWebhookParams,
+    Unauthorized,
+    WebhookInfo,
+    result_field,
+)
 
 #: Called once per Bot API call: (method, outcome, seconds). Outcome is "ok" or an error class name.
 CallObserver = Callable[[str, str, float], None]
-
-
-class BotApiError(Exception):
-    """A failed Bot API call. ``str()`` is safe to log: it never holds the token."""
-
-    def __init__(self, method: str, message: str) -> None:
-        super().__init__(f"{method}: {message}")
-        self.method = method
-        self.message = message
-
-
-class Unauthorized(BotApiError):
-    """401: the token is wrong or was revoked."""
-
-
-class NotFound(BotApiError):
-    """404: Telegram's answer to a malformed token (or an unknown method)."""
-
-
-class BadRequest(BotApiError):
-    """400 (and other 4xx): the request itself is wrong; ``description`` says why."""
-
-    def __init__(self, method: str, description: str, status: int = 400) -> None:
-        super().__init__(method, f"{status} {description}")
-        self.description = description
-        self.status = status
-
-
-class RetryAfter(BotApiError):
-    """429: flood control; retry after ``seconds``."""
-
-    def __init__(self, method: str, seconds: float) -> None:
-        super().__init__(method, f"429 Too Many Requests: retry after {seconds:g}s")
-        self.seconds = seconds
-
-
-class ServerError(BotApiError):
-    """5xx from the Bot API server."""
-
-    def __init__(self, method: str, status: int, description: str) -> None:
-        super().__init__(method, f"{status} {description}".strip())
-        self.status = status
-
-
-class ServerNotAllowed(BotApiError):
-    """The Bot API server is not on the operator's allow-list: nothing was sent to it."""
-
-
-class NetworkError(BotApiError):
-    """The server could not be reached, or did not answer in time."""
-
-
-class MalformedAnswer(NetworkError):
-    """The server answered, but not as the Bot API does (HTML, wrong types, too large)."""
-
-
-@dataclass(frozen=True)
-class BotUser:
-    id: int
-    username: str | None
-    first_name: str = ""
-
-
-@dataclass(frozen=True)
-class WebhookInfo:
-    url: str
-    has_custom_certificate: bool
-    pending_update_count: int
-    ip_address: str | None = None
-    last_error_date: int | None = None
-    last_error_message: str | None = None
-    last_synchronization_error_date: int | None = None
-    max_connections: int | None = None
-    allowed_updates: tuple[str, ...] | None = None
-
-    @classmethod
-    def from_result(cls, result: Any) -> WebhookInfo:
-        """Parse getWebhookInfo's result; :class:`MalformedAnswer` when it is not what the Bot API sends."""
-        method = "getWebhookInfo"
-        if not isinstance(result, Mapping):
-            raise MalformedAnswer(method, "the result is not an object")
-        allowed = _field(method, result, "allowed_updates", list, None)
-        if allowed is not None and not all(isinstance(item, str) for item in allowed):
-            raise MalformedAnswer(method, "allowed_updates is not a list of strings")
-        return cls(
-            url=_field(method, result, "url", str, ""),
-            has_custom_certificate=_field(method, result, "has_custom_certificate", bool, False),
-            pending_update_count=_field(method, result, "pending_update_count", int, 0),
-            ip_address=_field(method, result, "ip_address", str, None) or None,
-            last_error_date=_field(method, result, "last_error_date", int, None),
-            last_error_message=_field(method, result, "last_error_message", str, None) or None,
-            last_synchronization_error_date=_field(
-                method, result, "last_synchronization_error_date", int, None
-            ),
-            max_connections=_field(method, result, "max_connections", int, None),
-            allowed_updates=tuple(allowed) if allowed is not None else None,
-        )
-
-
-def _field(method: str, result: Mapping[str, Any], key: str, kind: type[T], default: D) -> T | D:
-    """``result[key]`` when it has the Bot API's type (``default`` when absent or null).
-
-    Raises :class:`MalformedAnswer`: a bool is no int here, and strings are capped.
-    """
-    value = result.get(key)
-    if value is None:
-        return default
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise MalformedAnswer(method, f"{key} is not an integer")
-    if not isinstance(value, kind):
-        raise MalformedAnswer(method, f"{key} is not a {kind.__name__}")
-    if isinstance(value, str) and len(value) > MAX_STRING:
-        raise MalformedAnswer(method, f"{key} is longer than {MAX_STRING} characters")
-    return value
-
-
-@dataclass(frozen=True)
-class SetWebhookParams:
-    url: str
-    secret_token: str = field(repr=False)
-    max_connections: int
-    allowed_updates: Sequence[str] | None
-    drop_pending_updates: bool
-    ip_address: str | None
-    certificate: bytes | None = field(repr=False)  # public, but long
-
-    def fields(self) -> dict[str, Any]:
-        """Every parameter but the certificate, as the Bot API names them."""
-        result: dict[str, Any] = {
-            "url": self.url,
-            "secret_token": self.secret_token,
-            "max_connections": self.max_connections,
-            "drop_pending_updates": self.drop_pending_updates,
-            # An empty list resets to Telegram's default set; omitting it would keep the old one.
-            "allowed_updates": list(self.allowed_updates or []),
-        }
-        if self.ip_address:
-            result["ip_address"] = self.ip_address
-        return result
 
 
 class BotApiClient:
@@ -193,13 +61,13 @@ class BotApiClient:
         result = await self._call("getMe", {})
         if not isinstance(result, Mapping):
             raise MalformedAnswer("getMe", "the result is not an object")
-        bot_id = _field("getMe", result, "id", int, None)
+        bot_id = result_field("getMe", result, "id", int, None)
         if bot_id is None:
             raise MalformedAnswer("getMe", "the result has no id")
         return BotUser(
             id=bot_id,
-            username=_field("getMe", result, "username", str, None),
-            first_name=_field("getMe", result, "first_name", str, ""),
+            username=result_field("getMe", result, "username", str, None),
+            first_name=result_field("getMe", result, "first_name", str, ""),
         )
 
     async def get_webhook_info(self) -> WebhookInfo:
@@ -221,7 +89,7 @@ class BotApiClient:
         try:
             return await self._request(method, params, certificate)
         except BotApiError as exc:
-            outcome = type(exc).__name__
+            outcome = exc.kind
             raise
         finally:
             if self._observer is not None:

@@ -10,12 +10,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .botapi import BotApiError, NotFound, RetryAfter, Unauthorized
+from .backoff import exponential
+from .deps import Deps, EventSink
 from .kube import KubeError
 from .model import TelegramBotSpec
+from .observe import token_from_secret
 from .redaction import redact
+from .telegram import BotApiError, NotFound, RetryAfter, Unauthorized
 from .webhook_secret import parse_time
-from .worker import Deps, EventSink, token_from_secret
 
 
 @dataclass(frozen=True)
@@ -143,5 +145,5 @@ def _retry_or_give_up(
         return Done("timed out")
     started = parse_time(meta.get("deletionTimestamp"))
     remaining = timeout - (deps.clock() - started).total_seconds() if started is not None else timeout
-    delay = max(at_least, min(60.0, 2.0 ** min(retry, 6), max(1.0, remaining)))
+    delay = max(at_least, min(exponential(retry, base=1.0, cap=60.0), max(1.0, remaining)))
     return RetryIn(delay, message)

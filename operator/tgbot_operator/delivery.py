@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from . import names
-from .botapi import WebhookInfo
 from .conditions import Condition, find, rfc3339
 from .redaction import redact
+from .telegram import WebhookInfo
 
 #: "Keeps growing": the pending count rose at this many checks in a row.
 GROWING_CHECKS = 2

@@ -22,9 +22,11 @@ import kopf
 
 from . import names
 from .deletion import Done, finalize
+from .deps import Deps, EventSink
 from .kube import Kube, connection_fields
+from .record import EventType
 from .redaction import SecretRegistry
-from .worker import BotWorker, Deps, EventSink, EventType
+from .worker import BotWorker
 
 WORKER_KEY = "tgbot_worker"
 

@@ -1,212 +1,46 @@
 """Desired vs live -> the one action to take next. Pure: no I/O, no clocks, no randomness.
 
-The worker (``worker.py``) observes (Kubernetes reads plus what it remembers of Telegram),
-asks :func:`decide` for one action, performs it, and asks again, until the answer is :class:`Wait`.
+The worker (``worker.py``) observes (``observe.py``: Kubernetes reads; ``observation.Memory``: what
+it remembers of Telegram), asks :func:`decide` for one action (``actions.py``), executes it
+(``execute.py``), records the outcome (``record.py``), and asks again, until the answer is
+:class:`Wait`.
 """
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from .botapi import BotUser, SetWebhookParams, WebhookInfo
-from .conditions import Condition
-from .delivery import DeliveryTrack
+from .actions import (
+    Action,
+    AddIdentityKey,
+    CreateWebhookSecret,
+    DropCertificate,
+    DropPreviousCertificate,
+    GetMe,
+    GetWebhookInfo,
+    Purpose,
+    RenewCertificate,
+    RetirePreviousToken,
+    SetWebhook,
+    StageCertificate,
+    StartRotation,
+    SwapCertificate,
+    Trigger,
+    Wait,
+)
 from .model import TelegramBotSpec
-from .profile import ProfileMemory
-from .registration import Registration, desired_params, drift, fingerprint, rejected_with_401_since
+from .observation import Memory, Observation, Problem, Timing
+from .registration import desired_params, drift, fingerprint, rejected_with_401_since
+from .telegram import SetWebhookParams
 from .webhook_secret import (
-    CERTIFICATE_RENEW_BEFORE,
     RotationPhase,
     WebhookSecretState,
     bundle,
     certificate_renewal_reason,
     certificate_usable,
     identity_mac,
-    sha256_hex,
 )
-
-# --- inputs -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something the operator cannot fix by itself (a missing Secret, a missing key...)."""
-
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What the worker read from Kubernetes for this pass."""
-
-    now: datetime
-    generation: int | None
-    spec: TelegramBotSpec | Problem
-    server: str
-    token: str | Problem = field(repr=False)
-    webhook_secret: WebhookSecretState | Problem | None  # None: absent; Problem: not ours
-    custom_certificate: bytes | Problem | None  # certificate.mode=Secret only
-    rotate_request: str | None  # the tgbot.dev/rotate-secret-token annotation
-
-    @property
-    def identity(self) -> str | None:
-        """The Bot API server plus the bot token: who we talk to, as whom."""
-        return f"{self.server}\n{self.token}" if isinstance(self.token, str) else None
-
-    @property
-    def token_hash(self) -> str | None:
-        identity = self.identity
-        return sha256_hex(identity) if identity is not None else None
-
-
-@dataclass(frozen=True)
-class Failure:
-    """The last failed action (for conditions and backoff)."""
-
-    action: str
-    kind: str  # Unauthorized, NotFound, RetryAfter, ServerError, NetworkError, BadRequest, KubernetesError
-    message: str
-    at: datetime
-    token_hash: str | None = None
-
-
-@dataclass
-class Memory:
-    """What one worker remembers between passes (lost on restart, rebuilt from status and Telegram)."""
-
-    me: BotUser | None = None
-    me_token_hash: str | None = None
-    live: WebhookInfo | None = None
-    live_at: datetime | None = None
-    live_token_hash: str | None = None
-    registration: Registration | None = None
-    auth_failure: Failure | None = None
-    failure: Failure | None = None
-    not_before: datetime | None = None
-    consecutive_failures: int = 0
-    last_401_repair_at: datetime | None = None
-    next_live_check: datetime | None = None
-    #: ``status.bot.identityHash`` as a previous worker wrote it, until checked against the token.
-    status_identity: str | None = None
-    #: What the getWebhookInfo checks showed of delivery, and the ``Delivering`` verdict of the last
-    #: one (from status after a restart, so that its Event is not repeated).
-    delivery: DeliveryTrack | None = None
-    delivering: Condition | None = None
-    #: spec.profile: what the operator applied (from status) and what it last read (profile.py).
-    profile: ProfileMemory = field(default_factory=ProfileMemory)
-
-
-@dataclass(frozen=True)
-class Timing:
-    check_interval: timedelta
-    token_check_interval: timedelta
-    propagation_grace: timedelta
-    retire_grace: timedelta
-    unauthorized_retry: timedelta = timedelta(minutes=10)
-    repair_401_cooldown: timedelta = timedelta(minutes=10)
-    certificate_renew_before: timedelta = CERTIFICATE_RENEW_BEFORE
-
-
-# --- actions ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Wait:
-    """Nothing to do until ``until`` (or until something changes). ``None``: until a change."""
-
-    reason: str
-    until: datetime | None = None
-
-
-@dataclass(frozen=True)
-class GetMe:
-    pass
-
-
-@dataclass(frozen=True)
-class CreateWebhookSecret:
-    """Create ``<name>-webhook`` (or refill it when its secret token is gone)."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class AddIdentityKey:
-    """Add the identityHash key to a Secret written before it existed (keeps everything else)."""
-
-
-@dataclass(frozen=True)
-class RenewCertificate:
-    reason: str
-
-
-@dataclass(frozen=True)
-class StageCertificate:
-    """Renewal, step 1: a new pair beside the current one (sidecars keep serving the current)."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class SwapCertificate:
-    """Renewal, step 2 (Telegram trusts both): the new pair becomes tls.crt/tls.key, the old
-    certificate stays trusted for the propagation grace, while mounts update."""
-
-
-@dataclass(frozen=True)
-class DropPreviousCertificate:
-    """Renewal, step 3: Telegram trusts the new certificate alone; forget the old one."""
-
-
-@dataclass(frozen=True)
-class DropCertificate:
-    pass
-
-
-@dataclass(frozen=True)
-class StartRotation:
-    trigger: str  # "annotation" or "schedule"
-    request: str | None = None
-
-
-@dataclass(frozen=True)
-class RetirePreviousToken:
-    pass
-
-
-@dataclass(frozen=True)
-class GetWebhookInfo:
-    reason: str
-
-
-@dataclass(frozen=True)
-class SetWebhook:
-    params: SetWebhookParams = field(repr=False)
-    fingerprint: str
-    reason: str
-    kind: str  # "register", "update", "drift", "rotation", "token"
-    completes_rotation: bool = False
-
-
-Action = (
-    Wait
-    | GetMe
-    | CreateWebhookSecret
-    | AddIdentityKey
-    | RenewCertificate
-    | StageCertificate
-    | SwapCertificate
-    | DropPreviousCertificate
-    | DropCertificate
-    | StartRotation
-    | RetirePreviousToken
-    | GetWebhookInfo
-    | SetWebhook
-)
-
 
 # --- the decision -----------------------------------------------------------------------------
 
@@ -271,14 +105,14 @@ def adopt_status_identity(obs: Observation, mem: Memory) -> None:
 def rotation_due(obs: Observation, secret: WebhookSecretState) -> StartRotation | datetime | None:
     """A rotation to start now, or when the next scheduled one is due (None: not scheduled)."""
     if obs.rotate_request and obs.rotate_request != secret.rotate_handled:
-        return StartRotation(trigger="annotation", request=obs.rotate_request)
+        return StartRotation(trigger=Trigger.ANNOTATION, request=obs.rotate_request)
     spec = obs.spec
     if not isinstance(spec, TelegramBotSpec) or spec.secret_token.rotation_interval is None:
         return None
     if secret.rotated_at is None:
-        return StartRotation(trigger="schedule")
+        return StartRotation(trigger=Trigger.SCHEDULE)
     due = secret.rotated_at + spec.secret_token.rotation_interval
-    return StartRotation(trigger="schedule") if due <= obs.now else due
+    return StartRotation(trigger=Trigger.SCHEDULE) if due <= obs.now else due
 
 
 def decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
@@ -355,7 +189,7 @@ def decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
                 new_params,
                 fingerprint(new_params, obs.identity or ""),
                 "the rotated secret token has had time to reach every sidecar",
-                kind="rotation",
+                purpose=Purpose.ROTATION,
                 completes_rotation=True,
             )
         deadlines.append(switch_at)
@@ -385,27 +219,33 @@ def decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
     registration = mem.registration
     if registration is None or registration.fingerprint != print_:
         if registration is None:
-            reason, kind = "not registered by this operator yet", "register"
+            reason, purpose = "not registered by this operator yet", Purpose.REGISTER
         elif registration.url != params.url:
-            reason, kind = f"the URL changed to {params.url}", "update"
+            reason, purpose = f"the URL changed to {params.url}", Purpose.UPDATE
         elif mode == "SelfSigned" and secret.next_tls_crt:
-            reason, kind = (
+            reason, purpose = (
                 "certificate renewal: the new certificate is trusted beside the current one",
-                "update",
+                Purpose.UPDATE,
             )
         elif mode == "SelfSigned" and secret.previous_tls_crt:
-            reason, kind = "certificate renewal: every sidecar serves the new certificate now", "update"
+            reason, purpose = (
+                "certificate renewal: every sidecar serves the new certificate now",
+                Purpose.UPDATE,
+            )
         else:
-            reason, kind = "the parameters, certificate, secret token or bot token changed", "update"
-        return SetWebhook(params, print_, reason, kind=kind)
+            reason, purpose = "the parameters, certificate, secret token or bot token changed", Purpose.UPDATE
+        return SetWebhook(params, print_, reason, purpose=purpose)
     differences = drift(params, live)
     if differences:
-        return SetWebhook(params, print_, "drift: " + "; ".join(differences), kind="drift")
+        return SetWebhook(params, print_, "drift: " + "; ".join(differences), purpose=Purpose.DRIFT)
     if rejected_with_401_since(live, registration.registered_at) and (
         mem.last_401_repair_at is None or now >= mem.last_401_repair_at + timing.repair_401_cooldown
     ):
         return SetWebhook(
-            params, print_, "the webhook answers 401: the secret token was replaced elsewhere", kind="drift"
+            params,
+            print_,
+            "the webhook answers 401: the secret token was replaced elsewhere",
+            purpose=Purpose.REPAIR_401,
         )
 
     if mem.next_live_check is not None:

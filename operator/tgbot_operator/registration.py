@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from .botapi import SetWebhookParams, WebhookInfo
 from .model import TelegramBotSpec
+from .telegram import SetWebhookParams, WebhookInfo
 
 
 @dataclass(frozen=True)

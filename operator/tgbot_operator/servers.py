@@ -60,3 +60,12 @@ class AllowedServers:
 
     def __len__(self) -> int:
         return len(self._allowed)
+
+
+def shown_server(server: str) -> str:
+    """The server URL as status and Events may show it: never user info (a password) in it."""
+    scheme, sep, rest = server.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f'"{(scheme + sep + authority + slash + path)[:200]}"'

@@ -6,15 +6,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from . import names, profile
-from .botapi import WebhookInfo
+from . import names, profile_items, profile_plan
+from .actions import ActionKind
 from .conditions import Condition, merge_conditions, rfc3339
 from .model import TelegramBotSpec
-from .reconcile import Memory, Observation, Problem, desired, identity_hash
+from .observation import Memory, Observation, Problem
+from .reconcile import desired, identity_hash
 from .registration import drift
+from .telegram import WebhookInfo
 from .webhook_secret import WebhookSecretState
-
-_AUTH_KINDS = frozenset({"Unauthorized", "NotFound"})
 
 
 def token_condition(obs: Observation, mem: Memory) -> Condition:
@@ -38,7 +38,7 @@ def token_condition(obs: Observation, mem: Memory) -> Condition:
             names.TOKEN_VALID, "True", "Valid", f"the token belongs to {_mention(mem)} (id {mem.me.id})"
         )
     failure = mem.failure
-    if failure is not None and failure.action == "GetMe" and failure.token_hash == obs.token_hash:
+    if failure is not None and failure.action is ActionKind.GET_ME and failure.token_hash == obs.token_hash:
         # Not known yet, but say why (and Ready carries the reason): a network error, a bad answer...
         return Condition(names.TOKEN_VALID, "Unknown", failure.kind, failure.message)
     return Condition(names.TOKEN_VALID, "Unknown", "Checking", "getMe has not answered yet")
@@ -70,7 +70,7 @@ def secret_condition(obs: Observation, secret_name: str) -> Condition:
 
 def webhook_condition(obs: Observation, mem: Memory) -> Condition:
     failure = mem.failure
-    if failure is not None and failure.action == "SetWebhook" and failure.kind not in _AUTH_KINDS:
+    if failure is not None and failure.action is ActionKind.SET_WEBHOOK and not failure.rejects_token:
         return Condition(names.WEBHOOK_REGISTERED, "False", failure.kind, failure.message)
     wanted = desired(obs)
     if wanted is None:
@@ -99,7 +99,7 @@ def ready_condition(parts: list[Condition], mem: Memory) -> Condition:
         if part.status != "True":
             return Condition(names.READY, "False", part.reason, f"{part.type}: {part.message}")
     failure = mem.failure
-    if failure is not None and failure.kind not in _AUTH_KINDS:
+    if failure is not None and not failure.rejects_token:
         return Condition(names.READY, "False", failure.kind, failure.message)
     return Condition(names.READY, "True", "Ready", "the webhook is registered and in sync")
 
@@ -113,12 +113,12 @@ def build_status(
 ) -> dict[str, Any]:
     parts = [token_condition(obs, mem), secret_condition(obs, secret_name), webhook_condition(obs, mem)]
     declared = isinstance(obs.spec, TelegramBotSpec) and obs.spec.profile is not None
-    wanted = profile.desired(obs.spec.profile) if isinstance(obs.spec, TelegramBotSpec) else {}
+    wanted = profile_items.desired(obs.spec.profile) if isinstance(obs.spec, TelegramBotSpec) else {}
     conditions = [
         ready_condition(parts, mem),
         *parts,
         delivering_condition(mem),
-        profile.condition(wanted, mem.profile, declared),
+        profile_plan.condition(wanted, mem.profile, declared),
     ]
     status: dict[str, Any] = {
         "observedGeneration": obs.generation,
@@ -135,7 +135,7 @@ def build_status(
     if mem.live is not None and mem.live_at is not None:
         status["webhook"] = live_status(mem.live, mem.live_at)
     status.update(build_status_registration(mem))
-    profile_status = profile.status(mem.profile, declared)
+    profile_status = profile_plan.status(mem.profile, declared)
     if profile_status is not None:
         status["profile"] = profile_status
     secret = obs.webhook_secret

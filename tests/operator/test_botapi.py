@@ -11,9 +11,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tgbot_operator.botapi import (
+from tgbot_operator.botapi import BotApiClient
+from tgbot_operator.redaction import redact
+from tgbot_operator.telegram import (
     BadRequest,
-    BotApiClient,
     BotApiError,
     MalformedAnswer,
     NetworkError,
@@ -23,7 +24,6 @@ from tgbot_operator.botapi import (
     SetWebhookParams,
     Unauthorized,
 )
-from tgbot_operator.redaction import redact
 
 TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 

@@ -11,9 +11,9 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from tgbot_operator import names, profile
-from tgbot_operator.botapi import WebhookInfo
+from tgbot_operator import names, profile_items
 from tgbot_operator.status import build_status
+from tgbot_operator.telegram import WebhookInfo
 
 from .test_reconcile import NOW, observe, synced
 
@@ -111,7 +111,7 @@ def test_every_status_field_is_declared() -> None:
         allowed_updates=("message",),
     )
     for entry in PROFILE_ITEMS:
-        item = profile.Item.from_status(entry)
+        item = profile_items.Item.from_status(entry)
         assert item is not None
         mem.profile.applied.add(item)
     mem.profile.applied_generation, mem.profile.checked_at = 1, NOW

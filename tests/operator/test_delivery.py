@@ -9,12 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tgbot_operator import delivery, names
-from tgbot_operator.botapi import WebhookInfo
 from tgbot_operator.conditions import Condition
 from tgbot_operator.delivery import DeliveryTrack
-from tgbot_operator.reconcile import Memory
+from tgbot_operator.observation import Memory, memory_from_status
 from tgbot_operator.status import build_status
-from tgbot_operator.worker import memory_from_status
+from tgbot_operator.telegram import WebhookInfo
 
 from .test_reconcile import observe, synced
 

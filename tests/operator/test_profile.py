@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from tgbot_operator import profile
-from tgbot_operator.botapi import BadRequest, RetryAfter, ServerError
+from tgbot_operator import profile, profile_items, profile_plan
 from tgbot_operator.model import ProfileSpec
-from tgbot_operator.profile import Item, ProfileMemory, Read, Reset, Write
+from tgbot_operator.profile_items import Item
+from tgbot_operator.profile_plan import ProfileMemory, Read, Reset, Write
+from tgbot_operator.telegram import BadRequest, RetryAfter, ServerError
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 INTERVAL = timedelta(seconds=300)
@@ -94,7 +95,7 @@ class FakeTelegram:
 
 
 def wanted(spec: Mapping[str, Any] | None = SPEC) -> dict[Item, Any]:
-    return profile.desired(ProfileSpec.model_validate(spec) if spec is not None else None)
+    return profile_items.desired(ProfileSpec.model_validate(spec) if spec is not None else None)
 
 
 async def run(tg: FakeTelegram, mem: ProfileMemory, spec: Mapping[str, Any] | None = SPEC) -> profile.Outcome:
@@ -149,9 +150,9 @@ async def test_first_pass_reads_then_writes_only_what_differs() -> None:
     # The description was not set by the operator: never in "applied" (so never reset).
     assert Item("description") not in mem.applied
     assert len(mem.applied) == 8
-    assert profile.in_sync(wanted(), mem)
+    assert profile_plan.in_sync(wanted(), mem)
     assert mem.applied_generation == 3
-    cond = profile.condition(wanted(), mem, declared=True)
+    cond = profile_plan.condition(wanted(), mem, declared=True)
     assert (cond.status, cond.reason, cond.message) == ("True", "Applied", "9 profile items as declared")
     assert {e[1] for e in outcome.events} == {"ProfileApplied"}
     # Steady: nothing until the check interval, then one read per declared item and no write.
@@ -205,8 +206,8 @@ async def test_removed_entry_is_reset_and_undeclared_ones_never_touched() -> Non
     tg.now += 10 * INTERVAL
     await run(tg, mem, None)
     assert tg.calls == []
-    assert profile.condition({}, mem, declared=False).reason == "NotDeclared"
-    assert profile.status(mem, declared=False) is None
+    assert profile_plan.condition({}, mem, declared=False).reason == "NotDeclared"
+    assert profile_plan.status(mem, declared=False) is None
 
 
 async def test_no_profile_makes_no_call() -> None:
@@ -222,7 +223,7 @@ async def test_a_429_holds_back_that_item_only_and_is_honoured() -> None:
     outcome = await run(tg, mem)
     # Flood control is per method: the other language's name waits too, without a call.
     assert tg.writes().count("setMyName") == 1
-    cond = profile.condition(wanted(), mem, declared=True)
+    cond = profile_plan.condition(wanted(), mem, declared=True)
     assert (cond.status, cond.reason) == ("False", "RateLimited")
     assert "setMyName (name): Telegram asks to wait 3600s, until 2026-03-01T13:00:00Z" in cond.message
     assert "setMyCommands" in tg.writes()
@@ -239,14 +240,14 @@ async def test_a_429_holds_back_that_item_only_and_is_honoured() -> None:
     tg.now = T0 + timedelta(seconds=3601)
     await run(tg, mem)
     assert tg.store[("Name", "")] == "Echo"
-    assert profile.condition(wanted(), mem, declared=True).reason == "Applied"
+    assert profile_plan.condition(wanted(), mem, declared=True).reason == "Applied"
 
 
 async def test_rejected_value_is_reported_and_retried_when_the_spec_changes() -> None:
     tg, mem = FakeTelegram(), ProfileMemory()
     tg.faults["setMyShortDescription"] = BadRequest("setMyShortDescription", "Bad Request: nope")
     outcome = await run(tg, mem)
-    cond = profile.condition(wanted(), mem, declared=True)
+    cond = profile_plan.condition(wanted(), mem, declared=True)
     assert (cond.status, cond.reason) == ("False", "Rejected")
     assert (
         'setMyShortDescription (short description for language "en") rejected: Bad Request: nope'
@@ -260,14 +261,14 @@ async def test_rejected_value_is_reported_and_retried_when_the_spec_changes() ->
     changed = {**SPEC, "shortDescriptions": [{"languageCode": "en", "shortDescription": "Echoes"}]}
     await run(tg, mem, changed)
     assert tg.store[("ShortDescription", "en")] == "Echoes"
-    assert profile.condition(wanted(changed), mem, declared=True).reason == "Applied"
+    assert profile_plan.condition(wanted(changed), mem, declared=True).reason == "Applied"
 
 
 async def test_server_errors_back_off_per_item() -> None:
     tg, mem = FakeTelegram(), ProfileMemory()
     tg.faults["getMyName"] = ServerError("getMyName", 502, "Bad Gateway")
     await run(tg, mem)
-    cond = profile.condition(wanted(), mem, declared=True)
+    cond = profile_plan.condition(wanted(), mem, declared=True)
     assert (cond.status, cond.reason) == ("False", "Pending")
     assert "getMyName (name) failed" in cond.message
     assert "setMyCommands" in tg.writes()
@@ -297,20 +298,20 @@ async def test_server_errors_back_off_per_item() -> None:
         ("name", "Echo", "echo", False),
     ],
 )
-def test_same(kind: profile.Kind, wanted_value: Any, live: Any, equal: bool) -> None:
-    assert profile.same(Item(kind), wanted_value, live) is equal
+def test_same(kind: profile_items.Kind, wanted_value: Any, live: Any, equal: bool) -> None:
+    assert profile_items.same(Item(kind), wanted_value, live) is equal
 
 
 def test_plan_is_one_step_per_item() -> None:
     mem = ProfileMemory()
-    steps, _ = profile.plan(wanted(), mem, T0, INTERVAL)
+    steps, _ = profile_plan.plan(wanted(), mem, T0, INTERVAL)
     assert all(isinstance(s, Read) for s in steps)
     assert len(steps) == 9
     mem.applied.add(Item("name", "fr"))
-    steps, _ = profile.plan(wanted(), mem, T0, INTERVAL)
+    steps, _ = profile_plan.plan(wanted(), mem, T0, INTERVAL)
     assert Reset(Item("name", "fr")) in steps
-    mem.items[Item("name")] = profile.ItemState(live="Old", read_at=T0)
-    steps, _ = profile.plan(wanted(), mem, T0, INTERVAL)
+    mem.items[Item("name")] = profile_plan.ItemState(live="Old", read_at=T0)
+    steps, _ = profile_plan.plan(wanted(), mem, T0, INTERVAL)
     assert Write(Item("name"), "Echo", repair=False) in steps
 
 
@@ -323,10 +324,10 @@ async def test_a_rejected_read_is_not_hammered_and_a_removed_entry_forgets_its_t
     tg.now += timedelta(seconds=30)
     await run(tg, mem)
     assert [m for m, _ in tg.calls].count("getMyCommands") == reads
-    assert profile.condition(wanted(), mem, declared=True).reason == "Rejected"
+    assert profile_plan.condition(wanted(), mem, declared=True).reason == "Rejected"
     without = {k: v for k, v in SPEC.items() if k != "commands"}
     await run(tg, mem, without)
-    cond = profile.condition(wanted(without), mem, declared=True)
+    cond = profile_plan.condition(wanted(without), mem, declared=True)
     assert (cond.status, cond.reason) == ("True", "Applied")
 
 

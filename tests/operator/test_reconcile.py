@@ -9,30 +9,28 @@ from typing import Any
 import pytest
 
 from tgbot_operator import delivery
-from tgbot_operator.botapi import BotUser, WebhookInfo
-from tgbot_operator.model import TelegramBotSpec
-from tgbot_operator.reconcile import (
+from tgbot_operator.actions import (
+    ActionKind,
     CreateWebhookSecret,
     DropCertificate,
     DropPreviousCertificate,
-    Failure,
     GetMe,
     GetWebhookInfo,
-    Memory,
-    Observation,
-    Problem,
+    Purpose,
     RenewCertificate,
     RetirePreviousToken,
     SetWebhook,
     StageCertificate,
     StartRotation,
     SwapCertificate,
-    Timing,
+    Trigger,
     Wait,
-    decide,
-    desired,
 )
+from tgbot_operator.model import TelegramBotSpec
+from tgbot_operator.observation import Failure, Memory, Observation, Problem, Timing
+from tgbot_operator.reconcile import decide, desired
 from tgbot_operator.registration import Registration
+from tgbot_operator.telegram import BotUser, ErrorKind, WebhookInfo
 from tgbot_operator.webhook_secret import RotationPhase, WebhookSecretState, generate_self_signed
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -125,7 +123,7 @@ def test_fresh_bot_goes_getme_secret_info_setwebhook() -> None:
     mem.live_at, mem.live_token_hash, mem.next_live_check = NOW, obs.token_hash, NOW + timedelta(seconds=300)
     action = decide(obs, mem, TIMING)
     assert isinstance(action, SetWebhook)
-    assert action.kind == "register"
+    assert action.purpose is Purpose.REGISTER
     assert action.params.secret_token == "S" * 64
 
 
@@ -160,7 +158,7 @@ def test_spec_change_re_registers() -> None:
     changed = observe(spec=spec(maxConnections=7))
     action = decide(changed, mem, TIMING)
     assert isinstance(action, SetWebhook)
-    assert action.kind == "update"
+    assert action.purpose is Purpose.UPDATE
     assert action.params.max_connections == 7
 
 
@@ -187,7 +185,7 @@ def test_drift_is_repaired() -> None:
     mem.live = replace(mem.live, url="https://elsewhere.example.com/")
     action = decide(obs, mem, TIMING)
     assert isinstance(action, SetWebhook)
-    assert action.kind == "drift"
+    assert action.purpose is Purpose.DRIFT
     assert "url" in action.reason
 
 
@@ -240,7 +238,9 @@ def test_missing_token_waits_without_calling_telegram() -> None:
 def test_rejected_token_backs_off_until_it_changes() -> None:
     obs = observe()
     mem = Memory(
-        auth_failure=Failure("GetMe", "Unauthorized", "401", NOW - timedelta(seconds=5), obs.token_hash)
+        auth_failure=Failure(
+            ActionKind.GET_ME, ErrorKind.UNAUTHORIZED, "401", NOW - timedelta(seconds=5), obs.token_hash
+        )
     )
     action = decide(obs, mem, TIMING)
     assert isinstance(action, Wait)
@@ -315,7 +315,7 @@ def test_cert_manager_renewal_re_registers() -> None:
 def test_rotation_on_annotation() -> None:
     obs = observe(rotate_request="1")
     action = decide(obs, synced(observe()), TIMING)
-    assert action == StartRotation(trigger="annotation", request="1")
+    assert action == StartRotation(trigger=Trigger.ANNOTATION, request="1")
     # Already handled: nothing to do.
     obs = observe(rotate_request="1", webhook_secret=secret(rotate_handled="1"))
     assert isinstance(decide(obs, synced(obs), TIMING), Wait)
@@ -334,7 +334,7 @@ def test_rotation_on_schedule() -> None:
     action = decide(obs, synced(obs), TIMING)
     assert action == Wait("in sync", NOW + timedelta(seconds=300))  # check first; rotation much later
     obs = observe(spec=scheduled, webhook_secret=secret(rotated_at=NOW - timedelta(hours=720)))
-    assert decide(obs, synced(obs), TIMING) == StartRotation(trigger="schedule")
+    assert decide(obs, synced(obs), TIMING) == StartRotation(trigger=Trigger.SCHEDULE)
 
 
 def test_rotation_phases() -> None:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tgbot_operator.botapi import SetWebhookParams, WebhookInfo
 from tgbot_operator.model import TelegramBotSpec
 from tgbot_operator.registration import desired_params, drift, fingerprint, rejected_with_401_since
+from tgbot_operator.telegram import SetWebhookParams, WebhookInfo
 
 BOT_TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 SECRET = "s" * 64

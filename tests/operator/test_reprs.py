@@ -14,15 +14,17 @@ import kopf
 import pytest
 from kopf._core.engines import posting
 
-from tgbot_operator.botapi import BotApiClient, SetWebhookParams
+from tgbot_operator.actions import Purpose, SetWebhook
+from tgbot_operator.botapi import BotApiClient
+from tgbot_operator.deps import Deps
 from tgbot_operator.kube import SecretView
 from tgbot_operator.logs import KOPF_OBJECTS_LOGGER, RedactingFilter, setup_logging
 from tgbot_operator.metrics import Metrics
-from tgbot_operator.reconcile import Memory, Observation, SetWebhook
+from tgbot_operator.observation import Memory, Observation
 from tgbot_operator.redaction import SecretRegistry
 from tgbot_operator.settings import OperatorSettings
+from tgbot_operator.telegram import SetWebhookParams
 from tgbot_operator.webhook_secret import RotationPhase, WebhookSecretState, generate_self_signed
-from tgbot_operator.worker import Deps
 
 from .test_reconcile import spec
 from .test_worker import FakeKube
@@ -88,7 +90,7 @@ async def holders() -> list[Any]:
             obs,
             state(),
             params(),
-            SetWebhook(params(), "sha256:f", "why", kind="register"),
+            SetWebhook(params(), "sha256:f", "why", purpose=Purpose.REGISTER),
             SecretView.from_dict(raw),
             client,
             registry,

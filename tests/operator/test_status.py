@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tgbot_operator import names
-from tgbot_operator.botapi import BotUser, WebhookInfo
+from tgbot_operator.actions import ActionKind
 from tgbot_operator.conditions import Condition, merge_conditions
-from tgbot_operator.reconcile import Failure, Memory, Problem
+from tgbot_operator.observation import Failure, Memory, Problem
 from tgbot_operator.registration import Registration
 from tgbot_operator.status import build_status, merge_patch
+from tgbot_operator.telegram import BotUser, ErrorKind, WebhookInfo
 
 from .test_reconcile import NOW, TOKEN, observe, secret, synced
 
@@ -75,7 +76,11 @@ def test_missing_key_is_named() -> None:
 
 def test_unauthorized_token() -> None:
     obs = observe()
-    mem = Memory(auth_failure=Failure("GetMe", "Unauthorized", "401 Unauthorized", NOW, obs.token_hash))
+    mem = Memory(
+        auth_failure=Failure(
+            ActionKind.GET_ME, ErrorKind.UNAUTHORIZED, "401 Unauthorized", NOW, obs.token_hash
+        )
+    )
     conds = conditions(build_status(obs, mem, secret_name="x", existing_conditions=None))
     assert conds["TokenValid"]["reason"] == "Unauthorized"
     assert 'Secret "echo-token" key "token"' in str(conds["TokenValid"]["message"])
@@ -85,7 +90,7 @@ def test_unauthorized_token() -> None:
 def test_transient_failure_makes_ready_false_with_its_kind() -> None:
     obs = observe()
     mem = synced(obs)
-    mem.failure = Failure("SetWebhook", "ServerError", "setWebhook: 502 Bad Gateway", NOW)
+    mem.failure = Failure(ActionKind.SET_WEBHOOK, ErrorKind.SERVER_ERROR, "setWebhook: 502 Bad Gateway", NOW)
     conds = conditions(build_status(obs, mem, secret_name="x", existing_conditions=None))
     assert conds["WebhookRegistered"]["reason"] == "ServerError"
     assert conds["Ready"]["reason"] == "ServerError"
@@ -160,7 +165,9 @@ def test_registration_survives_in_status() -> None:
 def test_a_failing_getme_says_why_in_token_valid_and_ready() -> None:
     obs = observe()
     mem = Memory(
-        failure=Failure("GetMe", "MalformedAnswer", "getMe: the result has no id", NOW, obs.token_hash)
+        failure=Failure(
+            ActionKind.GET_ME, ErrorKind.MALFORMED_ANSWER, "getMe: the result has no id", NOW, obs.token_hash
+        )
     )
     status = build_status(obs, mem, secret_name="echo-webhook", existing_conditions=None)
     conds = conditions(status)

@@ -17,11 +17,12 @@ import pytest
 
 from tgbot_emulator import EmulatorClient, EmulatorConfig, EmulatorServer
 from tgbot_operator import names
+from tgbot_operator.deps import Deps
 from tgbot_operator.kube import SecretView
 from tgbot_operator.metrics import Metrics
 from tgbot_operator.settings import OperatorSettings
 from tgbot_operator.status import merge_patch
-from tgbot_operator.worker import BotWorker, Deps
+from tgbot_operator.worker import BotWorker
 
 TOKEN = "5001:AAFakeTokenForTheWorkerTestsxxxxxxxxxx"
 UID = "0b7c1f3e-0000-4000-8000-000000000001"
@@ -266,7 +267,7 @@ async def test_status_patch_is_minimal(rig: Rig) -> None:
     assert set(patch["webhook"]) == {"lastCheckTime"}
 
 
-async def test_running_worker_notices_a_rotation_request_and_stops(rig: Rig) -> None:
+async def test_running_worker_rotates_at_once_when_poked_and_stops(rig: Rig) -> None:
     task = asyncio.create_task(rig.worker.run())
     try:
         for _ in range(100):
@@ -275,7 +276,8 @@ async def test_running_worker_notices_a_rotation_request_and_stops(rig: Rig) -> 
             await asyncio.sleep(0.05)
         first = rig.kube.data("bot-webhook")["secret-token"]
         rig.body["metadata"]["annotations"][names.ROTATE_ANNOTATION] = "go"
-        for _ in range(60):  # token checks are 30 s apart: only the live-body look can be this quick
+        rig.worker.poke()  # what kopf's field handler does (handlers.py)
+        for _ in range(60):  # token checks are 30 s apart: only the poke can be this quick
             if rig.kube.data("bot-webhook").get("previous-secret-token") == first:
                 break
             await asyncio.sleep(0.05)
@@ -334,7 +336,7 @@ async def test_status_writes_failing_do_not_end_the_worker_nor_lose_the_registra
 
 
 def test_a_restarted_worker_takes_the_bots_identity_from_status() -> None:
-    from tgbot_operator.worker import memory_from_status
+    from tgbot_operator.observation import memory_from_status
 
     status = {
         "bot": {"id": 42, "username": "echo_bot", "mention": "@echo_bot", "identityHash": "hmac-sha256:abc"},

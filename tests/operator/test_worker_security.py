@@ -19,9 +19,10 @@ import aiohttp
 import pytest
 
 from tgbot_operator.deletion import Done, finalize
+from tgbot_operator.deps import Deps
 from tgbot_operator.metrics import Metrics
 from tgbot_operator.settings import OperatorSettings
-from tgbot_operator.worker import BotWorker, Deps
+from tgbot_operator.worker import BotWorker
 
 from .test_worker import UID, Clock, FakeKube
 

@@ -1,0 +1,228 @@
+"""What a step's outcome changes: the worker's memory and its backoff (and, in
+``record_secret.py``, the generated Secret's rotation and renewal transitions).
+
+Pure: no I/O, no clock, no randomness of its own; it changes only the
+:class:`~observation.Memory` it is given.
+
+``execute.py`` performs a step and returns an :data:`Outcome`; :func:`record` turns it into memory
+and the Events and log lines to emit; ``record_secret.secret_after`` is the Secret a step writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal, assert_never
+
+from . import delivery
+from .actions import (
+    ActionKind,
+    Purpose,
+    SetWebhook,
+    Step,
+)
+from .backoff import exponential
+from .observation import Failure, FailureKind, LocalFailure, Memory, Observation, Timing
+from .registration import Registration
+from .telegram import BotUser, ErrorKind, WebhookInfo
+
+EventType = Literal["Normal", "Warning"]
+Event = tuple[EventType, str, str]
+MAX_BACKOFF = timedelta(minutes=5)
+#: Failures worth a slower start: the request itself (or the allow-list) is wrong.
+_SLOW_START = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.SERVER_NOT_ALLOWED})
+
+# --- outcomes (what execute.py returns) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identified:
+    """getMe accepted the token."""
+
+    me: BotUser
+
+
+@dataclass(frozen=True)
+class Looked:
+    """getWebhookInfo answered."""
+
+    live: WebhookInfo
+
+
+@dataclass(frozen=True)
+class Conflicted:
+    """Someone wrote the Secret between our read and our write: look again (no failure)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    kind: FailureKind
+    message: str  # redacted
+    retry_after: float | None = None  # flood control: exactly this long, no backoff
+
+
+@dataclass(frozen=True)
+class Registered:
+    """setWebhook succeeded; ``then``: how completing a rotation (a Secret write) went."""
+
+    registration: Registration
+    then: Failed | Conflicted | None = None
+
+
+@dataclass(frozen=True)
+class SecretWritten:
+    event: Event | None
+
+
+Outcome = Identified | Looked | Registered | SecretWritten | Conflicted | Failed
+
+
+@dataclass
+class Recorded:
+    """What to emit for an outcome (the worker posts Events, writes logs and counts metrics)."""
+
+    metric: str = "ok"  # tgbot_operator_reconciles_total{outcome=...}: ok, error, Conflict
+    events: list[Event] = field(default_factory=list)
+    logs: list[tuple[int, str]] = field(default_factory=list)
+    warning: Event | None = None  # a failure's Warning: posted once per distinct text
+
+
+# --- memory -----------------------------------------------------------------------------------
+
+
+def record(
+    mem: Memory,
+    step: Step,
+    outcome: Outcome,
+    *,
+    obs: Observation,
+    now: datetime,
+    timing: Timing,
+    uniform: Callable[[float, float], float],
+) -> Recorded:
+    """Remember what ``step`` achieved (or how it failed: backoff) and say what to emit."""
+    match outcome:
+        case Failed():
+            return record_failure(
+                mem, step.kind, outcome, now=now, token_hash=obs.token_hash, uniform=uniform
+            )
+        case Conflicted(message=message):
+            return Recorded("Conflict", logs=[(logging.INFO, f"Retrying after a write conflict: {message}")])
+        case Identified(me=me):
+            done = _identified(mem, me, obs)
+        case Looked(live=live):
+            done = _looked(mem, live, obs, timing, uniform)
+        case Registered(registration=registration, then=then):
+            assert isinstance(step, SetWebhook)
+            done = _registered(mem, step, registration, obs.now)
+            if then is not None:
+                after = record(mem, step, then, obs=obs, now=now, timing=timing, uniform=uniform)
+                return Recorded(
+                    after.metric, done.events + after.events, done.logs + after.logs, after.warning
+                )
+        case SecretWritten(event=event):
+            done = Recorded(events=[event] if event is not None else [])
+        case _:
+            assert_never(outcome)
+    if mem.failure is not None and mem.failure.action is step.kind:
+        mem.failure = None
+        mem.consecutive_failures = 0
+    return done
+
+
+def record_failure(
+    mem: Memory,
+    action: ActionKind,
+    failed: Failed,
+    *,
+    now: datetime,
+    token_hash: str | None,
+    uniform: Callable[[float, float], float],
+) -> Recorded:
+    """A rejected token waits for a new one (no backoff); anything else backs off, jittered."""
+    failure = Failure(action=action, kind=failed.kind, message=failed.message, at=now, token_hash=token_hash)
+    if failure.rejects_token:
+        mem.auth_failure = failure
+        mem.me = None
+    else:
+        mem.failure = failure
+        mem.consecutive_failures += 1
+        if failed.retry_after is not None:
+            delay = failed.retry_after
+        else:
+            base = 5.0 if failed.kind in _SLOW_START else 1.0
+            delay = exponential(mem.consecutive_failures - 1, base=base, cap=MAX_BACKOFF.total_seconds())
+            delay *= uniform(0.8, 1.2)
+        mem.not_before = now + timedelta(seconds=delay)
+    text = f"{action} failed: {failed.message}"
+    reason = "Unauthorized" if failure.rejects_token else f"{action}Failed"
+    return Recorded(
+        "error", logs=[(logging.WARNING, f"{text} ({failed.kind})")], warning=("Warning", reason, text)
+    )
+
+
+def clear_observe_failure(mem: Memory) -> None:
+    """The reads worked again: a failure of theirs no longer holds the worker back."""
+    if mem.failure is not None and mem.failure.action is ActionKind.OBSERVE:
+        mem.failure = None
+        mem.consecutive_failures = 0
+
+
+def observe_failed(
+    mem: Memory, kind: LocalFailure, message: str, *, now: datetime, uniform: Callable[[float, float], float]
+) -> Recorded:
+    return record_failure(
+        mem, ActionKind.OBSERVE, Failed(kind, message), now=now, token_hash=None, uniform=uniform
+    )
+
+
+def _identified(mem: Memory, me: BotUser, obs: Observation) -> Recorded:
+    changed = mem.me_token_hash is not None and mem.me_token_hash != obs.token_hash
+    mem.me, mem.me_token_hash, mem.auth_failure = me, obs.token_hash, None
+    done = Recorded(logs=[(logging.INFO, f"Bot token is valid: @{me.username} (id {me.id})")])
+    if changed:
+        done.events.append(("Normal", "TokenChanged", f"The bot token changed; it belongs to @{me.username}"))
+    return done
+
+
+def _looked(
+    mem: Memory, live: WebhookInfo, obs: Observation, timing: Timing, uniform: Callable[[float, float], float]
+) -> Recorded:
+    same_bot = mem.live_token_hash == obs.token_hash
+    mem.live, mem.live_at, mem.live_token_hash = live, obs.now, obs.token_hash
+    mem.delivery = delivery.track(mem.delivery if same_bot else None, live, obs.now)
+    token = obs.token if isinstance(obs.token, str) else None
+    verdict = delivery.assess(mem.delivery, live, check_interval=timing.check_interval, secrets=(token,))
+    before = mem.delivering.status if mem.delivering is not None else None
+    mem.delivering = verdict
+    done = Recorded()
+    event = delivery.transition_event(before, verdict)
+    if event is not None:
+        type_, reason, message = event
+        done.events.append(event)
+        done.logs.append((logging.WARNING if type_ == "Warning" else logging.INFO, f"{message} ({reason})"))
+    mem.next_live_check = obs.now + timing.check_interval * uniform(0.9, 1.1)
+    return done
+
+
+def _registered(mem: Memory, step: SetWebhook, registration: Registration, now: datetime) -> Recorded:
+    mem.registration = registration
+    mem.next_live_check = None  # look at the result
+    if step.purpose is Purpose.REPAIR_401:
+        mem.last_401_repair_at = now
+    event: Event
+    match step.purpose:
+        case Purpose.DRIFT | Purpose.REPAIR_401:
+            event = ("Warning", "WebhookDriftRepaired", f"Re-registered the webhook: {step.reason}")
+        case Purpose.ROTATION:
+            event = ("Normal", "SecretTokenRotated", "Registered the webhook with the new secret token")
+        case Purpose.REGISTER | Purpose.UPDATE:
+            event = ("Normal", "WebhookRegistered", f"Registered webhook {step.params.url}: {step.reason}")
+        case _:
+            assert_never(step.purpose)
+    line = f"setWebhook {step.params.url} ({step.purpose.shown}: {step.reason})"
+    return Recorded(events=[event], logs=[(logging.INFO, line)])
