@@ -13,8 +13,9 @@ import asyncio
 import base64
 import contextlib
 import json
+import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from .kubectl import KubectlError, kubectl_async
@@ -23,8 +24,11 @@ from .kubectl import KubectlError, kubectl_async
 SecretReader = Callable[[], Awaitable[dict[str, str] | None]]
 
 
-def write_version(folder: Path, data: dict[str, bytes]) -> None:
-    """Write one version of the Secret and switch ``..data`` to it atomically."""
+def write_version(folder: Path, data: Mapping[str, bytes], keep_history: bool = True) -> None:
+    """Write one version of the Secret and switch ``..data`` to it atomically.
+
+    ``keep_history=False`` removes the version it replaced, as the kubelet does; the demo keeps
+    them, so that its folder shows the Secret's history (the rotation's tokens)."""
     folder.mkdir(parents=True, exist_ok=True)
     version = folder / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
     version.mkdir()
@@ -33,6 +37,7 @@ def write_version(folder: Path, data: dict[str, bytes]) -> None:
         path.write_bytes(value)
         path.chmod(0o600)
     old = folder / "..data"
+    previous = old.resolve() if old.is_symlink() else None
     tmp = folder / "..data_tmp"
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
@@ -46,7 +51,8 @@ def write_version(folder: Path, data: dict[str, bytes]) -> None:
     for entry in folder.iterdir():
         if not entry.name.startswith("..") and entry.name not in data:
             entry.unlink()
-    # Unlike the kubelet, earlier versions stay: the demo's folder shows the Secret's history.
+    if previous is not None and not keep_history:
+        shutil.rmtree(previous)
 
 
 async def mirror_secret(read: SecretReader, folder: Path, period: float = 0.5) -> None:
