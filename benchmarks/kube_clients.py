@@ -105,7 +105,7 @@ async def _client(client: str, kubeconfig: str) -> Any:
 
         return kube.get_secret, patch_, kube.close
     if client == "kubernetes_asyncio":
-        import kubernetes_asyncio as ka
+        import kubernetes_asyncio as ka  # type: ignore[import-not-found, unused-ignore]
 
         api = await ka.config.new_client_from_config(kubeconfig)
         core, custom = ka.client.CoreV1Api(api), ka.client.CustomObjectsApi(api)
@@ -127,10 +127,10 @@ async def _client(client: str, kubeconfig: str) -> Any:
 
         return get, patch, api.close
     if client == "lightkube":
-        import lightkube
-        from lightkube.generic_resource import create_namespaced_resource
+        import lightkube  # type: ignore[import-not-found, unused-ignore]
+        from lightkube.generic_resource import create_namespaced_resource  # type: ignore[import-not-found, unused-ignore]
         from lightkube.resources.core_v1 import Secret
-        from lightkube.types import PatchType
+        from lightkube.types import PatchType  # type: ignore[import-not-found, unused-ignore]
 
         bot = create_namespaced_resource("tgbot.dev", "v1alpha1", "TelegramBot", "telegrambots")
         lk = lightkube.AsyncClient(lightkube.KubeConfig.from_file(kubeconfig))
