@@ -129,7 +129,7 @@ async def _client(client: str, kubeconfig: str) -> Any:
     if client == "lightkube":
         import lightkube  # type: ignore[import-not-found, unused-ignore]
         from lightkube.generic_resource import create_namespaced_resource  # type: ignore[import-not-found, unused-ignore]
-        from lightkube.resources.core_v1 import Secret
+        from lightkube.resources.core_v1 import Secret  # type: ignore[import-not-found, unused-ignore]
         from lightkube.types import PatchType  # type: ignore[import-not-found, unused-ignore]
 
         bot = create_namespaced_resource("tgbot.dev", "v1alpha1", "TelegramBot", "telegrambots")
