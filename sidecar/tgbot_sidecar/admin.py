@@ -6,15 +6,25 @@ share the webhook port. Traffic here is a few requests a minute, so plain aiohtt
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-if TYPE_CHECKING:
-    from .app import Sidecar
 
-SIDECAR = web.AppKey["Sidecar"]("sidecar")
+class Observed(Protocol):
+    """What the admin port reads from the running sidecar (app.py's ``Sidecar``).
+
+    A protocol, not an import of ``Sidecar``: app.py starts this port, so this module sits
+    below it and must not import it back.
+    """
+
+    registry: CollectorRegistry
+
+    async def readiness_problems(self) -> list[str]: ...
+
+
+SIDECAR = web.AppKey[Observed]("sidecar")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -34,7 +44,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def admin_app(sidecar: Sidecar) -> web.Application:
+def admin_app(sidecar: Observed) -> web.Application:
     app = web.Application()
     app[SIDECAR] = sidecar
     app.router.add_get("/healthz", healthz)

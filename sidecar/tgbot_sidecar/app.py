@@ -17,11 +17,12 @@ from .addresses import NetworkSet
 from .admin import admin_app
 from .deadletter import DeadLetterSink
 from .dedup import Deduplicator
-from .gateway import UNAVAILABLE_ANSWER, Gateway
+from .gateway import Gateway
 from .limits import Limits
 from .metrics import SidecarMetrics, new_registry
 from .pathcheck import PathCheck
 from .poison import DeliveryAttempts
+from .responses import UNAVAILABLE_ANSWER
 from .server import WebhookConnection
 from .settings import Settings, split_host_port
 from .target import UpstreamTarget

@@ -41,26 +41,24 @@ from .http1 import RequestHead
 from .metrics import SidecarMetrics
 from .pathcheck import PathCheck
 from .poison import DeliveryAttempts
-from .responses import build_response
+from .responses import (
+    BAD_GATEWAY,
+    BAD_UPDATE,
+    DUPLICATE,
+    FORBIDDEN,
+    GATEWAY_TIMEOUT,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    OVERLOADED,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    UNAVAILABLE_ANSWER,
+    webhook_reply,
+)
 from .tokens import TokenStore
 from .upstream import OK, RESET, TIMEOUT, UNAVAILABLE, UpstreamPool, UpstreamResult
 
 log = logging.getLogger(__name__)
-
-RETRY_AFTER = b"Retry-After: 1\r\n"
-
-# Answers that do not depend on the request, built once.
-NOT_FOUND = build_response(404, b"not found\n", close=True)
-METHOD_NOT_ALLOWED = build_response(405, b"method not allowed\n", extra=b"Allow: POST\r\n", close=True)
-FORBIDDEN = build_response(403, b"forbidden\n", close=True)
-UNAUTHORIZED = build_response(401, b"unauthorized\n", close=True)
-TOO_LARGE = build_response(413, b"body too large\n", close=True)
-BAD_UPDATE = build_response(400, b"not a Telegram update\n")
-DUPLICATE = build_response(200)
-OVERLOADED = build_response(503, b"too many updates in flight\n", extra=RETRY_AFTER)
-BAD_GATEWAY = build_response(502, b"the bot did not accept the update\n")
-UNAVAILABLE_ANSWER = build_response(503, b"the bot is not reachable\n", extra=RETRY_AFTER)
-GATEWAY_TIMEOUT = build_response(504, b"the bot did not answer in time\n")
 
 _BY_STATUS = {
     0: DUPLICATE,
@@ -245,7 +243,7 @@ class _Forward:
                 gateway.attempts.succeeded(self.update_id)
             if gateway.path_check.status:
                 gateway.path_check.succeeded()
-            self.connection.respond(_reply(result))
+            self.connection.respond(webhook_reply(result.content_type, result.body))
             return
         outcome, answer, code = _failure(result)
         metrics.requests[outcome] += 1
@@ -281,14 +279,6 @@ class _Forward:
         )
         gateway.dedup.finish(self.update_id, 0, now)
         self.connection.respond(DUPLICATE)
-
-
-def _reply(result: UpstreamResult) -> bytes:
-    body = result.body
-    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n" % len(body)
-    if result.content_type:
-        head += b"Content-Type: " + result.content_type + b"\r\n"
-    return head + b"\r\n" + body
 
 
 def _failure(result: UpstreamResult) -> tuple[tuple[str, str], bytes, int]:

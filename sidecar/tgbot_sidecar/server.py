@@ -10,6 +10,13 @@ Every state a connection can be in is bounded (see :class:`Limits`): waiting for
 (idle timeout), receiving a head (head timeout and size), a body (body timeout and size),
 waiting for a client that does not read our answers (send timeout; reading stops meanwhile,
 so such a client cannot make us buffer), and the number of connections itself.
+
+Why one module of ~350 lines: it is one state machine. Every asyncio callback and helper
+below reads and sets the same flags (``_busy``, ``_pumping``, ``_queue``, ``_refused``...);
+split over modules (mixins, or a helper object per concern), each part would need the whole
+state anyway, and the hot path would pay an attribute hop per call. What is not this state
+machine already lives elsewhere: parsing (http1.py), deadlines (limits.py), the prebuilt
+answers (responses.py) and every decision about a request (gateway.py).
 """
 
 from __future__ import annotations

@@ -24,6 +24,12 @@ REPO = Path(__file__).resolve().parents[2]
 TOKEN = "current-token_0123456789"
 OLD_TOKEN = "previous-token_9876543210"
 
+#: For tests that wait on asyncio timers (a connection's deadline, the upstream timeout, a drain's
+#: grace, the emulator's retry backoff): they run on looptime's virtual clock, which jumps to the
+#: next timer whenever nothing is ready to run, so waiting costs no wall time. Socket I/O stays
+#: real (it is polled before time moves). Not for waits on threads or the wall clock.
+VIRTUAL_TIME = pytest.mark.looptime
+
 
 def load_echo_bot() -> Any:
     """examples/echo-bot/bot.py as a module (its folder name is not importable)."""

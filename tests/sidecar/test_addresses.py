@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tgbot_sidecar import NetworkSet, client_address, normalize, parse_address
+from tgbot_sidecar.addresses import NetworkSet, client_address, normalize, parse_address
 
 TRUSTED = NetworkSet(["10.0.0.0/8", "fd00::/8"])
 

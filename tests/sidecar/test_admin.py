@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from blockbuster import BlockingError, blockbuster_ctx
 
-from .conftest import EchoBot, FakeUpstream, KubeletSecret, MakeSidecar, update, wait_for
+from .conftest import VIRTUAL_TIME, EchoBot, FakeUpstream, KubeletSecret, MakeSidecar, update, wait_for
 
 
 async def test_probes_and_metrics(echo_bot: EchoBot, make_sidecar: MakeSidecar):
@@ -51,6 +51,7 @@ async def test_readiness_can_require_the_upstream(make_sidecar: MakeSidecar, bot
         await bot.stop()
 
 
+@VIRTUAL_TIME
 async def test_drain_finishes_in_flight_and_refuses_new(
     fake_upstream: FakeUpstream, make_sidecar: MakeSidecar
 ):
@@ -75,6 +76,7 @@ async def test_drain_finishes_in_flight_and_refuses_new(
     assert await drain is True
 
 
+@VIRTUAL_TIME
 async def test_drain_gives_up_after_the_grace_period(fake_upstream: FakeUpstream, make_sidecar: MakeSidecar):
     release = asyncio.Event()
 

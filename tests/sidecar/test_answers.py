@@ -7,7 +7,7 @@ import json
 
 from aiohttp import web
 
-from .conftest import TOKEN, EchoBot, FakeUpstream, MakeSidecar, raw_request, update, wait_for
+from .conftest import TOKEN, VIRTUAL_TIME, EchoBot, FakeUpstream, MakeSidecar, raw_request, update, wait_for
 
 
 def multipart_fields(content_type: str, body: bytes) -> dict[str, bytes]:
@@ -154,6 +154,7 @@ async def test_upstream_socket_missing_is_503(make_sidecar: MakeSidecar):
     assert 'outcome="upstream_error",reason="unavailable"} 1.0' in await running.metrics()
 
 
+@VIRTUAL_TIME
 async def test_slow_upstream_is_504(fake_upstream: FakeUpstream, make_sidecar: MakeSidecar):
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(2)

@@ -1,7 +1,8 @@
 """Resource bounds of the webhook port: deadlines, the connection cap, back-pressure, sizes, EOF.
 
 Timeouts are set small through the settings; the tests assert what happens (an answer, a closed
-connection, a bounded buffer), never how long it took.
+connection, a bounded buffer), never how long it took - and those that wait for a deadline run
+on virtual time (looptime), so they do not sleep through it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,17 @@ from typing import Any
 import pytest
 import trustme
 
-from .conftest import TOKEN, EchoBot, FakeUpstream, MakeSidecar, Running, raw_request, update, wait_for
+from .conftest import (
+    TOKEN,
+    VIRTUAL_TIME,
+    EchoBot,
+    FakeUpstream,
+    MakeSidecar,
+    Running,
+    raw_request,
+    update,
+    wait_for,
+)
 from .test_files import write_pair
 
 HEAD = f"POST /webhook HTTP/1.1\r\nHost: x\r\nX-Telegram-Bot-Api-Secret-Token: {TOKEN}\r\n".encode()
@@ -66,6 +77,7 @@ async def drip(
     return answer
 
 
+@VIRTUAL_TIME
 async def test_a_slow_head_without_a_token_is_closed(fake_upstream: FakeUpstream, make_sidecar: MakeSidecar):
     running = await make_sidecar(**SHORT)
     reader, writer = await connect(running)
@@ -75,6 +87,7 @@ async def test_a_slow_head_without_a_token_is_closed(fake_upstream: FakeUpstream
     assert fake_upstream.bodies == []
 
 
+@VIRTUAL_TIME
 async def test_a_slow_body_is_closed(fake_upstream: FakeUpstream, make_sidecar: MakeSidecar):
     running = await make_sidecar(**SHORT)
     reader, writer = await connect(running)
@@ -83,6 +96,7 @@ async def test_a_slow_body_is_closed(fake_upstream: FakeUpstream, make_sidecar: 
     assert fake_upstream.bodies == []
 
 
+@VIRTUAL_TIME
 async def test_a_trailer_drip_is_closed(fake_upstream: FakeUpstream, make_sidecar: MakeSidecar):
     running = await make_sidecar(**SHORT)
     reader, writer = await connect(running)
@@ -93,6 +107,7 @@ async def test_a_trailer_drip_is_closed(fake_upstream: FakeUpstream, make_sideca
     assert fake_upstream.bodies == []
 
 
+@VIRTUAL_TIME
 async def test_an_idle_keep_alive_connection_is_closed(echo_bot: EchoBot, make_sidecar: MakeSidecar):
     running = await make_sidecar(**SHORT)
     reader, writer = await connect(running)
@@ -108,6 +123,7 @@ async def test_an_idle_keep_alive_connection_is_closed(echo_bot: EchoBot, make_s
     writer.close()
 
 
+@VIRTUAL_TIME
 async def test_a_connection_that_sends_nothing_is_closed(
     fake_upstream: FakeUpstream, make_sidecar: MakeSidecar
 ):
@@ -165,6 +181,7 @@ async def test_a_client_that_never_reads_cannot_grow_the_write_buffer(
     assert status == 200
 
 
+@VIRTUAL_TIME
 async def test_a_client_that_never_reads_is_cut_off_after_the_send_timeout(
     fake_upstream: FakeUpstream, make_sidecar: MakeSidecar
 ):

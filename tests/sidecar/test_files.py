@@ -31,20 +31,26 @@ async def test_token_rotation_kubelet_style_loses_nothing(
             statuses.append((await running.post(update(update_id), token=signer))[0])
 
     sender = asyncio.create_task(telegram())
-    await asyncio.sleep(0.1)
+
+    async def deliveries(count: int = 5) -> None:
+        # Counted, not timed: a loaded machine delivers fewer per second, never fewer per phase.
+        start = len(statuses)
+        await wait_for(lambda: len(statuses) >= start + count)
+
+    await deliveries()
     # 1. The operator writes the new token and keeps the old one as previous ...
     loads = tokens.reloads
     secret.write({"secret-token": TOKEN, "previous-secret-token": OLD_TOKEN})
     await wait_for(lambda: tokens.reloads > loads)
-    await asyncio.sleep(0.1)
+    await deliveries()
     # 2. ... then calls setWebhook with the new token; Telegram switches ...
     signer = TOKEN
-    await asyncio.sleep(0.1)
+    await deliveries()
     # 3. ... and once that is done, the previous token goes away.
     loads = tokens.reloads
     secret.write({"secret-token": TOKEN})
     await wait_for(lambda: tokens.reloads > loads)
-    await asyncio.sleep(0.1)
+    await deliveries()
     stop.set()
     await sender
     assert len(statuses) > 20

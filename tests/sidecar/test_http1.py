@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tgbot_sidecar import HttpError, RequestHead, RequestParser, parse_request_head
+from tgbot_sidecar.http1 import HttpError, RequestHead, RequestParser, parse_request_head
 
 header_names = st.sampled_from(
     [b"Host", b"Content-Length", b"Transfer-Encoding", b"X-Forwarded-For", b"Connection",

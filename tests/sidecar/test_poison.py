@@ -209,7 +209,7 @@ async def test_a_real_aiogram_handler_that_always_fails(
     from aiogram.client.telegram import TelegramAPIServer
     from aiogram.types import Message
 
-    from tgbot_sidecar.aiogram import start_on_unix_socket
+    from tgbot_aiogram import BotEnvironment, serve
 
     router = Router()
     runs: list[str] = []
@@ -228,7 +228,12 @@ async def test_a_real_aiogram_handler_that_always_fails(
     dispatcher.include_router(router)
     session = AiohttpSession(api=TelegramAPIServer.from_base(emulator.base_url))
     bot = Bot(BOT_TOKEN, session=session)
-    runner = await start_on_unix_socket(dispatcher, bot, bot_socket)
+    stop = asyncio.Event()
+    environment = BotEnvironment(socket=str(bot_socket))
+    serving = asyncio.create_task(serve(dispatcher, bot, environment=environment, stop=stop))
+    async with asyncio.timeout(10):
+        while not bot_socket.exists():
+            await asyncio.sleep(0.01)
     letters = tmp_path / "dead-letters.jsonl"
     try:
         running = await make_sidecar(max_delivery_attempts=2, dead_letter_file=letters)
@@ -245,8 +250,8 @@ async def test_a_real_aiogram_handler_that_always_fails(
         [record] = [json.loads(line) for line in letters.read_text().splitlines()]
         assert (record["update_id"], record["attempts"]) == (poison, 2)
     finally:
-        await runner.cleanup()
-        await bot.session.close()
+        stop.set()
+        await serving  # closes the bot's session too
 
 
 def test_flags_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
