@@ -117,7 +117,7 @@ def test_sidecar_options(helm: Helm) -> None:
     assert settings.max_in_flight == 10
     assert settings.drain_timeout == 20
     assert settings.json_logs is True
-    assert settings.log_level == "DEBUG"
+    assert settings.log_level == "debug"
     assert settings.listen == "0.0.0.0:8444"
     service = one(objs, "Service")
     assert {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]} == {
