@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from .context import CallContext, MethodResult
+from .context import CallContext, Handler, MethodResult
 from .errors import ApiError, bad_request
 from .params import Params, get_bool, get_json, get_str
-from .profile import ALL_RIGHTS, DEFAULT_SCOPE, ScopeKey
+from .profile import ALL_RIGHTS, DEFAULT_SCOPE, BotProfile, ScopeKey
 
 MAX_COMMANDS = 100
 MAX_COMMAND_LENGTH = 32
@@ -137,51 +138,53 @@ async def delete_my_commands(ctx: CallContext, params: Params) -> MethodResult:
     return MethodResult(True)
 
 
-def _text(params: Params, name: str, limit: int, what: str) -> str:
-    value = (get_str(params, name) or "").strip()
-    if len(value) > limit:
-        raise bad_request(f"{what} is too long (at most {limit} characters)")
-    return value
+class ProfileText(NamedTuple):
+    """One of the bot's per-language texts: ``setMy<method>`` stores it, ``getMy<method>`` reads it."""
+
+    method: str  # Name -> setMyName / getMyName
+    field: str  # the parameter of setMy*, and the key of getMy*'s answer
+    limit: int
+    what: str  # how Telegram's error text names it
+    table: Callable[[BotProfile], dict[str, str]]
+    #: getMyName without a language answers the bot's first name until one is set.
+    first_name_by_default: bool = False
 
 
-async def set_my_name(ctx: CallContext, params: Params) -> MethodResult:
-    language = language_code(params)
-    name = _text(params, "name", MAX_NAME, "bot name")
-    ctx.bot.profile.set_text(ctx.bot.profile.names, language, name)
-    ctx.state.changed.fire()
-    return MethodResult(True)
+PROFILE_TEXTS = (
+    ProfileText("Name", "name", MAX_NAME, "bot name", lambda p: p.names, first_name_by_default=True),
+    ProfileText("Description", "description", MAX_DESCRIPTION, "description", lambda p: p.descriptions),
+    ProfileText(
+        "ShortDescription",
+        "short_description",
+        MAX_SHORT_DESCRIPTION,
+        "short description",
+        lambda p: p.short_descriptions,
+    ),
+)
 
 
-async def get_my_name(ctx: CallContext, params: Params) -> MethodResult:
-    language = language_code(params)
-    fallback = ctx.bot.first_name if language == "" else ""
-    return MethodResult({"name": ctx.bot.profile.names.get(language, fallback)})
+def _text_methods(text: ProfileText) -> dict[str, Handler]:
+    async def set_text(ctx: CallContext, params: Params) -> MethodResult:
+        language = language_code(params)
+        value = (get_str(params, text.field) or "").strip()
+        if len(value) > text.limit:
+            raise bad_request(f"{text.what} is too long (at most {text.limit} characters)")
+        ctx.bot.profile.set_text(text.table(ctx.bot.profile), language, value)
+        ctx.state.changed.fire()
+        return MethodResult(True)
+
+    async def get_text(ctx: CallContext, params: Params) -> MethodResult:
+        language = language_code(params)
+        fallback = ctx.bot.first_name if text.first_name_by_default and language == "" else ""
+        return MethodResult({text.field: text.table(ctx.bot.profile).get(language, fallback)})
+
+    return {f"setMy{text.method}": set_text, f"getMy{text.method}": get_text}
 
 
-async def set_my_description(ctx: CallContext, params: Params) -> MethodResult:
-    language = language_code(params)
-    text = _text(params, "description", MAX_DESCRIPTION, "description")
-    ctx.bot.profile.set_text(ctx.bot.profile.descriptions, language, text)
-    ctx.state.changed.fire()
-    return MethodResult(True)
-
-
-async def get_my_description(ctx: CallContext, params: Params) -> MethodResult:
-    language = language_code(params)
-    return MethodResult({"description": ctx.bot.profile.descriptions.get(language, "")})
-
-
-async def set_my_short_description(ctx: CallContext, params: Params) -> MethodResult:
-    language = language_code(params)
-    text = _text(params, "short_description", MAX_SHORT_DESCRIPTION, "short description")
-    ctx.bot.profile.set_text(ctx.bot.profile.short_descriptions, language, text)
-    ctx.state.changed.fire()
-    return MethodResult(True)
-
-
-async def get_my_short_description(ctx: CallContext, params: Params) -> MethodResult:
-    language = language_code(params)
-    return MethodResult({"short_description": ctx.bot.profile.short_descriptions.get(language, "")})
+#: setMyName, getMyName, setMyDescription... (Bot API method name -> handler).
+TEXT_METHODS: dict[str, Handler] = {
+    name: handler for text in PROFILE_TEXTS for name, handler in _text_methods(text).items()
+}
 
 
 def _menu_chat(params: Params) -> int | None:
