@@ -1,40 +1,27 @@
-"""The few Kubernetes calls the operator makes, off the event loop.
+"""The few Kubernetes calls the operator makes, on the event loop.
 
-The official ``kubernetes`` client is blocking, so every call runs in a worker thread via
-``asyncio.to_thread``. Reads return plain dicts (``_preload_content=False``), Secrets decoded.
+Credentials come from ``kubernetes.config`` (in-cluster, $KUBECONFIG, --kubeconfig); the calls go
+through aiohttp (kube_http.py); Secrets are read through a metadata-only watch (secret_cache.py)
+unless polling by name is chosen. Secrets come back decoded as :class:`SecretView`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 import kubernetes
-import urllib3
 
 from . import names
+from .kube_http import MERGE_PATCH, Conflict, KubeError, Transport
+from .secret_cache import SecretCache
 
-
-class KubeError(Exception):
-    """A failed Kubernetes API call. The message names the object, never its data."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Conflict(KubeError):
-    """409: someone else wrote the object first (or it already exists)."""
-
-
-# What the ``kubernetes`` client raises when it gets no HTTP answer at all (API server down or
-# restarting: connection refused, reset, timed out) - not an ``ApiException``.
-_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+__all__ = ["Conflict", "Kube", "KubeApi", "KubeError", "SecretView", "load_api_client", "secret_body"]
 
 
 @dataclass(frozen=True)
@@ -67,11 +54,6 @@ class SecretView:
 
     def controlled_by(self, uid: str) -> bool:
         return any(ref.get("uid") == uid and ref.get("controller") for ref in self.owner_references)
-
-
-#: (connect, read) seconds for each call: an API server that hangs instead of refusing must not
-#: block a worker (and a thread of the pool) forever; the worker retries with backoff.
-REQUEST_TIMEOUT = (5.0, 30.0)
 
 
 def load_api_client(kubeconfig: Path | None) -> kubernetes.client.ApiClient:
@@ -144,102 +126,90 @@ class KubeApi(Protocol):
     async def patch_bot_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None: ...
 
 
-class Kube:
-    """The operator's Kubernetes calls; async, each in a worker thread."""
+SecretReads = Literal["watch", "poll"]
+#: Until the operator's settings carry it (chart value ``secretReads``): how Secrets are read.
+SECRET_READS_ENV = "TGBOT_OPERATOR_SECRET_READS"  # noqa: S105 - a variable name
 
-    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
+
+def secret_reads_from_env() -> SecretReads:
+    value = os.environ.get(SECRET_READS_ENV, "watch").strip().lower() or "watch"
+    if value not in ("watch", "poll"):
+        raise ValueError(f"{SECRET_READS_ENV} must be watch or poll, not {value[:20]!r}")
+    return "watch" if value == "watch" else "poll"
+
+
+class Kube:
+    """The operator's Kubernetes calls, async on aiohttp (kube_http.py).
+
+    ``secret_reads="watch"`` (the default) serves :meth:`read_secret` from a metadata-only watch
+    per namespace (secret_cache.py: needs list/watch on secrets); ``"poll"`` reads by name on
+    every call, for clusters that grant only get.
+    """
+
+    def __init__(
+        self, api_client: kubernetes.client.ApiClient, secret_reads: SecretReads | None = None
+    ) -> None:
         self.configuration: kubernetes.client.Configuration = api_client.configuration
-        self._core = kubernetes.client.CoreV1Api(api_client)
-        self._custom = kubernetes.client.CustomObjectsApi(api_client)
+        self._http = Transport(self.configuration)
+        self.secret_reads: SecretReads = secret_reads or secret_reads_from_env()
+        self._cache = SecretCache(self._http) if self.secret_reads == "watch" else None  # noqa: S105
+
+    async def close(self) -> None:
+        if self._cache is not None:
+            await self._cache.close()
+        await self._http.close()
 
     async def read_secret(self, namespace: str, name: str) -> SecretView | None:
-        def call() -> SecretView | None:
-            try:
-                response = self._core.read_namespaced_secret(
-                    name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-                )
-            except kubernetes.client.ApiException as exc:
-                if exc.status == 404:
-                    return None
-                raise _error(exc, f'read Secret "{name}"') from None
-            except _TRANSPORT_ERRORS as exc:
-                raise _unreachable(exc, f'read Secret "{name}"') from None
-            return SecretView.from_dict(json.loads(response.data))
+        if self._cache is None:
+            return await self.get_secret(namespace, name)
+        return await self._cache.read(namespace, name, self.get_secret)
 
-        return await asyncio.to_thread(call)
+    async def get_secret(self, namespace: str, name: str) -> SecretView | None:
+        """The Secret as the API server has it now (a GET, whatever the mode)."""
+        raw = await self._http.request(
+            "GET", _secrets_path(namespace, name), what=f'read Secret "{name}"', missing_ok=True
+        )
+        return None if raw is None else SecretView.from_dict(raw)
 
     async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> None:
         name = body["metadata"]["name"]
-
-        def call() -> None:
-            try:
-                self._core.create_namespaced_secret(
-                    namespace, dict(body), _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-                )
-            except kubernetes.client.ApiException as exc:
-                raise _error(exc, f'create Secret "{name}"') from None
-            except _TRANSPORT_ERRORS as exc:
-                raise _unreachable(exc, f'create Secret "{name}"') from None
-
-        await asyncio.to_thread(call)
+        await self._write_secret("POST", _secrets_path(namespace), namespace, name, body, "create")
 
     async def replace_secret(self, namespace: str, body: Mapping[str, Any]) -> None:
         name = body["metadata"]["name"]
+        await self._write_secret("PUT", _secrets_path(namespace, name), namespace, name, body, "update")
 
-        def call() -> None:
-            try:
-                self._core.replace_namespaced_secret(
-                    name, namespace, dict(body), _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-                )
-            except kubernetes.client.ApiException as exc:
-                raise _error(exc, f'update Secret "{name}"') from None
-            except _TRANSPORT_ERRORS as exc:
-                raise _unreachable(exc, f'update Secret "{name}"') from None
-
-        await asyncio.to_thread(call)
+    async def _write_secret(
+        self, method: str, path: str, namespace: str, name: str, body: Mapping[str, Any], verb: str
+    ) -> None:
+        try:
+            raw = await self._http.request(method, path, what=f'{verb} Secret "{name}"', body=body)
+        except Conflict:
+            if self._cache is not None:
+                self._cache.forget(namespace, name)
+            raise
+        if self._cache is not None and raw:
+            self._cache.remember(SecretView.from_dict(raw))
 
     async def patch_bot_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
-        def call() -> None:
-            try:
-                self._custom.patch_namespaced_custom_object_status(
-                    names.GROUP,
-                    names.VERSION,
-                    namespace,
-                    names.PLURAL,
-                    name,
-                    {"status": dict(patch)},
-                    _content_type="application/merge-patch+json",
-                    _preload_content=False,
-                    _request_timeout=REQUEST_TIMEOUT,
-                )
-            except kubernetes.client.ApiException as exc:
-                if exc.status == 404:
-                    return  # deleted meanwhile
-                raise _error(exc, f'patch status of TelegramBot "{name}"') from None
-            except _TRANSPORT_ERRORS as exc:
-                raise _unreachable(exc, f'patch status of TelegramBot "{name}"') from None
-
-        await asyncio.to_thread(call)
+        path = (
+            f"/apis/{names.GROUP}/{names.VERSION}/namespaces/{quote(namespace, safe='')}/"
+            f"{names.PLURAL}/{quote(name, safe='')}/status"
+        )
+        # None for 404: the TelegramBot was deleted meanwhile.
+        await self._http.request(
+            "PATCH",
+            path,
+            what=f'patch status of TelegramBot "{name}"',
+            body={"status": dict(patch)},
+            content_type=MERGE_PATCH,
+            missing_ok=True,
+        )
 
 
-def _error(exc: kubernetes.client.ApiException, what: str) -> KubeError:
-    detail = exc.reason or ""
-    try:
-        payload = json.loads(exc.body) if exc.body else None
-    except (TypeError, ValueError):
-        payload = None
-    if isinstance(payload, dict) and payload.get("kind") == "Status" and payload.get("message"):
-        detail = str(payload["message"])
-    message = f"cannot {what}: {exc.status} {detail}".strip()
-    if exc.status == 409:
-        return Conflict(message, exc.status)
-    return KubeError(message, exc.status)
-
-
-def _unreachable(exc: BaseException, what: str) -> KubeError:
-    """No HTTP answer: a KubeError like any other failed call (the worker retries with backoff)."""
-    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason else exc
-    return KubeError(f"cannot {what}: the API server did not answer ({type(reason).__name__})")
+def _secrets_path(namespace: str, name: str | None = None) -> str:
+    path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets"
+    return path if name is None else f"{path}/{quote(name, safe='')}"
 
 
 def connection_fields(configuration: kubernetes.client.Configuration) -> dict[str, Any]:

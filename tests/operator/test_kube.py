@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kubernetes
 import pytest
 
+from tests.support import Cluster
 from tgbot_operator import names
 from tgbot_operator.kube import (
+    SECRET_READS_ENV,
+    Conflict,
     Kube,
     KubeError,
+    SecretReads,
     SecretView,
     connection_fields,
+    load_api_client,
     owner_reference,
     secret_body,
+    secret_reads_from_env,
 )
 
 
@@ -109,5 +118,131 @@ async def test_an_unreachable_api_server_is_a_kube_error(call: str) -> None:
         "replace_secret": ("ns", body),
         "patch_bot_status": ("ns", "bot", {"observedGeneration": 1}),
     }
-    with pytest.raises(KubeError, match="did not answer"):
-        await getattr(kube, call)(*args[call])
+    try:
+        with pytest.raises(KubeError, match="did not answer"):
+            await getattr(kube, call)(*args[call])
+    finally:
+        await kube.close()
+
+
+# --- against the real API server -------------------------------------------------------------
+
+
+def _kube(cluster: Cluster, secret_reads: SecretReads) -> Kube:
+    return Kube(load_api_client(cluster.kubeconfig), secret_reads=secret_reads)
+
+
+def _secret(name: str, token: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"token": token}}
+
+
+async def _until(probe: Callable[[], Awaitable[Any]], check: Callable[[Any], bool]) -> Any:
+    async with asyncio.timeout(20):
+        while not check(value := await probe()):
+            await asyncio.sleep(0.2)
+    return value
+
+
+async def test_watched_secrets_are_served_from_the_cache_until_they_change(
+    cluster: Cluster, namespace: str
+) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("tok", "one")))
+    kube = _kube(cluster, "watch")
+    try:
+        first = await kube.read_secret(namespace, "tok")
+        assert first is not None
+        assert first.data["token"] == b"one"
+        # Unchanged: the very same view, no GET (a GET decodes a new one).
+        again = await _until(lambda: kube.read_secret(namespace, "tok"), lambda v: v is not None)
+        assert await kube.read_secret(namespace, "tok") is again
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("tok", "two")))
+        changed = await _until(
+            lambda: kube.read_secret(namespace, "tok"), lambda v: v is not None and v.data["token"] == b"two"
+        )
+        assert changed.resource_version != first.resource_version
+        cluster.kubectl("delete", "secret", "tok", "-n", namespace)
+        await _until(lambda: kube.read_secret(namespace, "tok"), lambda v: v is None)
+        assert await kube.read_secret(namespace, "absent") is None
+    finally:
+        await kube.close()
+
+
+async def test_our_writes_are_read_back_and_a_conflict_forgets_the_cached_secret(
+    cluster: Cluster, namespace: str
+) -> None:
+    kube = _kube(cluster, "watch")
+    body = secret_body(
+        name="echo-webhook",
+        namespace=namespace,
+        bot_name="echo",
+        bot_uid="uid-1",
+        data={names.SECRET_TOKEN_KEY: b"abc"},
+        annotations={},
+    )
+    try:
+        assert await kube.read_secret(namespace, "echo-webhook") is None
+        await kube.create_secret(namespace, body)
+        with pytest.raises(Conflict):
+            await kube.create_secret(namespace, body)
+        view = await kube.read_secret(namespace, "echo-webhook")
+        assert view is not None
+        assert view.data[names.SECRET_TOKEN_KEY] == b"abc"
+        stale = {**body, "metadata": {**body["metadata"], "resourceVersion": "1"}}
+        with pytest.raises(Conflict, match="echo-webhook"):
+            await kube.replace_secret(namespace, stale)
+        newer = secret_body(
+            name="echo-webhook",
+            namespace=namespace,
+            bot_name="echo",
+            bot_uid="uid-1",
+            data={names.SECRET_TOKEN_KEY: b"def"},
+            annotations={},
+            base=view,
+        )
+        await kube.replace_secret(namespace, newer)
+        read = await _until(
+            lambda: kube.read_secret(namespace, "echo-webhook"),
+            lambda v: v is not None and v.data[names.SECRET_TOKEN_KEY] == b"def",
+        )
+        assert "def" not in repr(read)
+    finally:
+        await kube.close()
+
+
+async def test_polling_reads_by_name_every_time(cluster: Cluster, namespace: str) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("tok", "one")))
+    kube = _kube(cluster, "poll")
+    try:
+        first = await kube.read_secret(namespace, "tok")
+        second = await kube.read_secret(namespace, "tok")
+        assert first is not None
+        assert second is not None
+        assert first is not second
+        assert first.resource_version == second.resource_version
+    finally:
+        await kube.close()
+
+
+def test_the_mode_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRET_READS_ENV, "poll")
+    assert secret_reads_from_env() == "poll"
+    monkeypatch.delenv(SECRET_READS_ENV)
+    assert secret_reads_from_env() == "watch"
+    monkeypatch.setenv(SECRET_READS_ENV, "sometimes")
+    with pytest.raises(ValueError, match="watch or poll"):
+        secret_reads_from_env()
+
+
+async def test_a_missing_bot_or_secret_is_no_error_and_a_refusal_is_one(
+    cluster: Cluster, namespace: str, crd_installed: None
+) -> None:
+    kube = _kube(cluster, "poll")
+    try:
+        await kube.patch_bot_status(namespace, "gone", {"observedGeneration": 1})  # deleted meanwhile
+        assert await kube.get_secret(namespace, "absent") is None
+        with pytest.raises(KubeError, match='create Secret "bad"') as caught:
+            await kube.create_secret(namespace, {"metadata": {"name": "bad"}, "data": {"k": "not base64!"}})
+        assert caught.value.status == 400
+        assert not isinstance(caught.value, Conflict)
+    finally:
+        await kube.close()

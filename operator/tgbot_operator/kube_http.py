@@ -1,0 +1,182 @@
+"""HTTP to the API server with aiohttp, on the event loop, with the credentials ``kubernetes`` loaded.
+
+Why not the ``kubernetes`` client itself: it is blocking, so every call took a thread of a small
+pool (apply->Ready waited ~40 s in line with 1,000 bots), and each call built urllib3 and model
+machinery for a few hundred bytes of JSON. aiohttp is already the operator's HTTP library (kopf's
+watches and the Bot API run on it); ``benchmarks.kube_clients`` has the numbers behind the choice.
+``kubernetes.config`` still loads the credentials (in-cluster, $KUBECONFIG, --kubeconfig, exec
+plugins, token refresh): that is the part worth a library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import kubernetes
+
+
+class KubeError(Exception):
+    """A failed Kubernetes API call. The message names the object, never its data."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Conflict(KubeError):
+    """409: someone else wrote the object first (or it already exists)."""
+
+
+#: Connect and read timeouts of one call: an API server that hangs instead of refusing must not
+#: block a worker forever (the worker retries with backoff).
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+#: Connections to the API server at once; HTTP/1.1 keep-alive reuses them. Enough to keep the
+#: server busy, few enough that a burst of 10,000 bots does not open 10,000 TLS sessions.
+MAX_CONNECTIONS = 32
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class Transport:
+    """Requests to one API server; the session is opened lazily on the running loop."""
+
+    def __init__(self, configuration: kubernetes.client.Configuration) -> None:
+        self.configuration = configuration
+        self.base = str(configuration.host).rstrip("/")
+        self._ssl: ssl.SSLContext | bool = (
+            _ssl_context(configuration) if self.base.startswith("https") else False
+        )
+        self._server_hostname: str | None = getattr(configuration, "tls_server_name", None) or None
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._loop = loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=self._ssl),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
+                ),
+                headers={"User-Agent": "tgbot-operator"},
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    def _headers(self, accept: str, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": accept}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        # auth_settings() runs the refresh hooks (in-cluster token files, exec plugins) each time.
+        for setting in self.configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[str(setting["key"])] = str(setting["value"])
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        body: Mapping[str, Any] | None = None,
+        content_type: str | None = None,
+        params: Mapping[str, str] | None = None,
+        accept: str = JSON,
+        missing_ok: bool = False,
+    ) -> dict[str, Any] | None:
+        """The decoded answer; None for 404 when ``missing_ok``; else a KubeError."""
+        data = json.dumps(body).encode() if body is not None else None
+        headers = self._headers(accept, content_type or (JSON if data is not None else None))
+        try:
+            async with self._open().request(
+                method,
+                self.base + path,
+                data=data,
+                params=params,
+                headers=headers,
+                proxy=self.configuration.proxy or None,
+                server_hostname=self._server_hostname,
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                reason = response.reason or ""
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise unreachable(exc, what) from None
+        if status == 404 and missing_ok:
+            return None
+        if status >= 400:
+            raise http_error(status, reason, raw, what)
+        answer: dict[str, Any] = json.loads(raw) if raw else {}
+        return answer
+
+    async def stream(
+        self, path: str, *, what: str, params: Mapping[str, str], accept: str, read_timeout: float
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A watch: one decoded event per line, until the server ends it."""
+        headers = self._headers(accept, None)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout)
+        try:
+            async with self._open().get(
+                self.base + path,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+                proxy=self.configuration.proxy or None,
+                server_hostname=self._server_hostname,
+            ) as response:
+                if response.status >= 400:
+                    raise http_error(response.status, response.reason or "", await response.read(), what)
+                buffer = b""
+                # Chunks, not readline(): a line carries a whole object's metadata, and
+                # annotations (last-applied-configuration) can exceed readline's limit.
+                async for chunk in response.content.iter_any():
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield json.loads(line)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise unreachable(exc, what) from None
+
+
+def _ssl_context(configuration: kubernetes.client.Configuration) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
+    if not configuration.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
+    return context
+
+
+def http_error(status: int, reason: str, raw: bytes, what: str) -> KubeError:
+    """The API server's own Status message (it names objects, never Secret data)."""
+    detail = reason
+    try:
+        payload = json.loads(raw) if raw else None
+    except (TypeError, ValueError):
+        payload = None
+    if isinstance(payload, dict) and payload.get("kind") == "Status" and payload.get("message"):
+        detail = str(payload["message"])
+    message = f"cannot {what}: {status} {detail}".strip()
+    if status == 409:
+        return Conflict(message, status)
+    return KubeError(message, status)
+
+
+def unreachable(exc: BaseException, what: str) -> KubeError:
+    """No HTTP answer: a KubeError like any other failed call (the worker retries with backoff)."""
+    return KubeError(f"cannot {what}: the API server did not answer ({type(exc).__name__})")
