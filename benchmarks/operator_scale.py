@@ -251,6 +251,15 @@ async def one_size(
             scale = interval / args.steady / n
             steady_requests = {k: round(v * scale, 3) for k, v in sorted(requests.items())}
             rss_end, rss_peak = rss_bytes(pid), peak_rss_bytes(pid)
+            first_pass = {
+                "bots": n, "apply_seconds": applied, "all_ready_seconds": all_ready,
+                "ready": len(watch.ready), "p50": report.percentile(latencies, 0.5),
+                "p99": report.percentile(latencies, 0.99), "rss_mb": rss_end / 2**20,
+                "registration": per_bot(registration, n), "steady": per_bot(steady, n),
+                "apiserver_requests_per_bot_per_interval": steady_requests,
+            }  # fmt: skip
+            # Before the restart (which can take minutes with many bots): the figures so far.
+            print(f"first pass: {json.dumps(first_pass)}", file=sys.stderr, flush=True)
             # Restart: SIGTERM, start again, wait until it has been quiet for a while.
             await s.stop_operator()
             await s.start_operator()
