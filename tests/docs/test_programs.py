@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.fences import INLINE, REPO_ROOT, Block, all_blocks
+from tests.docs.fences import INLINE, PAGES, REPO_ROOT, Block, all_blocks
 from tests.packaging.test_distributions import DISTRIBUTIONS, LIBRARIES
 
 BIN = Path(sys.executable).parent
@@ -23,10 +23,14 @@ FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
 
 
 @cache
-def help_flags(program: str) -> frozenset[str]:
+def help_text(program: str) -> str:
     result = subprocess.run([str(BIN / program), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    return frozenset(FLAG.findall(result.stdout)) - {"--help"}
+    return result.stdout
+
+
+def help_flags(program: str) -> frozenset[str]:
+    return frozenset(FLAG.findall(help_text(program))) - {"--help"}
 
 
 def ids(block: Block) -> str:
@@ -130,3 +134,26 @@ def test_the_two_commands_are_what_ci_and_the_demo_test_run() -> None:
     assert "tgbot_localdev.demo" in (REPO_ROOT / "tests" / "e2e" / "test_demo.py").read_text()
     for script in ("hack/demo.sh", "hack/test.sh", ".ci/run"):
         assert (REPO_ROOT / script).stat().st_mode & 0o111, f"{script} is not executable"
+
+
+ENV_PROGRAMS = {
+    "TGBOT_OPERATOR_": "tgbot-operator",
+    "TGBOT_SIDECAR_": "tgbot-sidecar",
+    "TGBOT_EMULATOR_": "tgbot-emulator",
+}
+
+
+def test_every_environment_variable_in_the_docs_is_the_programs() -> None:
+    """TGBOT_<PROGRAM>_<FLAG> as `--help` lists them; TGBOT_CACHE_DIR as the local tools read it."""
+    named = {name for page in PAGES for name in re.findall(r"\bTGBOT_[A-Z_]*[A-Z]\b", page.read_text())}
+    assert "TGBOT_OPERATOR_CHECK_INTERVAL" in named
+    for name in sorted(named):
+        prefix = next((p for p in ENV_PROGRAMS if name.startswith(p)), None)
+        if prefix is not None:
+            program = ENV_PROGRAMS[prefix]
+            assert re.search(rf"\b{name}\b", help_text(program)), f"{name}: not in {program} --help"
+        elif name == "TGBOT_CACHE_DIR":
+            for script in ("hack/build-controlplane.sh", "hack/build-images.sh"):
+                assert "${TGBOT_CACHE_DIR:-" in (REPO_ROOT / script).read_text(), script
+        else:
+            raise AssertionError(f"{name}: which program reads it? (add it here)")
