@@ -218,6 +218,8 @@ async def start_bot_and_sidecar(demo: Demo) -> None:
             "BOT_API_SERVER": demo.emulator_url,
         },
         ready=lambda _: _exists(socket_path),
+        # aiogram imports some 700 modules: seconds here, over a minute on a loaded machine.
+        timeout=180,
     )
     ok(f"aiogram echo bot serving on {socket_path}")
     admin_port = free_port()

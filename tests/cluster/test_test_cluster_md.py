@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAGE = REPO_ROOT / "docs" / "test-cluster.md"
 NOT_RUN_HERE = "## The same tests on kind or k3d (not run here)"
@@ -38,6 +40,7 @@ def _collected(*args: str) -> list[str]:
     return [line for line in result.stdout.splitlines() if "::" in line]
 
 
+@pytest.mark.timeout(900)  # three collections of (parts of) the suite, each a fresh interpreter
 def test_every_command_is_checked_or_marked_not_run_here() -> None:
     text = PAGE.read_text()
     assert NOT_RUN_HERE in text
