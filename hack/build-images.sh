@@ -6,7 +6,7 @@
 #   1. the base: `debian:bookworm-slim` made from Debian's packages with mmdebstrap (variant minbase,
 #      docs and man pages excluded as in the official slim image), tagged under the name the
 #      Dockerfiles' FROM uses. A production build pulls the real image of that name instead.
-#   2. operator/Dockerfile, sidecar/Dockerfile (context: the repository root) and
+#   2. the root Dockerfile's targets operator and sidecar (context: the repository root) and
 #      examples/echo-bot/Dockerfile (context: its folder), built as they are.
 #   3. a pause (pod sandbox) image: busybox-static's `sleep`, for containerd's sandbox_image, and a
 #      curl image (the base + Debian's curl) for the operator chart's `helm test` pod, which
@@ -41,11 +41,13 @@ BUILDAH=(buildah --root "$IMAGES/storage" --runroot "$IMAGES/run" --storage-driv
 log() { printf '[build-images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# name  dockerfile  context  inputs (relative to ROOT; must cover every COPY of the Dockerfile)
+# name  dockerfile  context  target (empty: the last stage)  inputs (relative to ROOT; must cover
+# every COPY of the target's stages)
+KIT_INPUTS="kit/pyproject.toml kit/tgbot_kit .dockerignore"
 IMAGE_SPECS=(
-  "tgbot-operator|operator/Dockerfile|.|operator/pyproject.toml operator/tgbot_operator .dockerignore"
-  "tgbot-sidecar|sidecar/Dockerfile|.|sidecar/pyproject.toml sidecar/tgbot_sidecar .dockerignore"
-  "echo-bot|examples/echo-bot/Dockerfile|examples/echo-bot|examples/echo-bot"
+  "tgbot-operator|Dockerfile|.|operator|operator/pyproject.toml operator/tgbot_operator $KIT_INPUTS"
+  "tgbot-sidecar|Dockerfile|.|sidecar|sidecar/pyproject.toml sidecar/tgbot_sidecar $KIT_INPUTS"
+  "echo-bot|examples/echo-bot/Dockerfile|examples/echo-bot||examples/echo-bot"
 )
 
 hash_files() {
@@ -87,9 +89,9 @@ pause_key="$(sha256sum /bin/busybox 2>/dev/null | cut -c1-16 || echo none)"
 curl_key="$(printf '%s\n' curl 1 "$bkey" | sha256sum | cut -c1-12)"
 declare -A keys
 for spec in "${IMAGE_SPECS[@]}"; do
-  IFS='|' read -r name dockerfile _context inputs <<<"$spec"
+  IFS='|' read -r name dockerfile _context target inputs <<<"$spec"
   # shellcheck disable=SC2086 # inputs is a list of paths
-  keys[$name]="$( { hash_files "$dockerfile" $inputs; echo "$bkey"; } | sha256sum | cut -c1-12)"
+  keys[$name]="$( { hash_files "$dockerfile" $inputs; echo "$bkey" "$target"; } | sha256sum | cut -c1-12)"
 done
 if [ $check_only = 1 ]; then
   [ -f "$ARCHIVES/pause-$pause_key.tar" ] || exit 3
@@ -156,17 +158,19 @@ for f in /etc/apt/apt.conf.d/*; do
   [ -f "$f" ] && grep -q '^Acquire::' "$f" && build_mounts+=(-v "$f:/etc/apt/apt.conf.d/99host-$(basename "$f"):ro")
 done
 
-build_image() { # name dockerfile context
-  local name="$1" dockerfile="$2" context="$3" key="${keys[$1]}"
+build_image() { # name dockerfile context target
+  local name="$1" dockerfile="$2" context="$3" target="$4" key="${keys[$1]}"
+  local target_args=()
+  [ -n "$target" ] && target_args=(--target "$target")
   local ref="tgbot.local/$name:$key" archive="$ARCHIVES/$name-$key.tar"
   if [ ! -f "$archive" ]; then
     build_base
     local t0=$SECONDS
-    log "$name: buildah bud $dockerfile"
+    log "$name: buildah bud $dockerfile ${target_args[*]}"
     # No --layers: with the vfs driver every cached layer is a full copy of the root file system
     # (gigabytes); the cache that matters is ours, by content, one archive per input hash.
     retry "${BUILDAH[@]}" bud --quiet --isolation chroot --network host --pull=never \
-      "${build_mounts[@]}" -f "$ROOT/$dockerfile" -t "$ref" "$ROOT/$context" >&2
+      "${build_mounts[@]}" "${target_args[@]}" -f "$ROOT/$dockerfile" -t "$ref" "$ROOT/$context" >&2
     rm -f "$archive.$$.tmp"
     "${BUILDAH[@]}" push --quiet "$ref" "docker-archive:$archive.$$.tmp:$ref" >&2
     prune_older "$archive"
@@ -221,8 +225,8 @@ build_curl() {
 t_all=$SECONDS
 build_pause
 for spec in "${IMAGE_SPECS[@]}"; do
-  IFS='|' read -r name dockerfile context _inputs <<<"$spec"
-  build_image "$name" "$dockerfile" "$context"
+  IFS='|' read -r name dockerfile context target _inputs <<<"$spec"
+  build_image "$name" "$dockerfile" "$context" "$target"
 done
 build_curl
 log "all images ready in $((SECONDS - t_all)) s"

@@ -1,5 +1,5 @@
-"""The Dockerfiles and the charts agree: each image installs only its own distribution, and
-the ports the images EXPOSE are the ports the charts use.
+"""The Dockerfile and the charts agree: each image (a target of the root Dockerfile) installs only
+its own distribution and tgbot-kit, and the ports the images EXPOSE are the ports the charts use.
 
 The images themselves are built and run by the pod tests (tests/pods); a plain install of each
 distribution is tested in tests/packaging.
@@ -79,10 +79,50 @@ class Dockerfile:
         assert match, f"{self.path}: no org.opencontainers.image.title label"
         return match.group(1)
 
+    def target(self, name: str) -> Dockerfile:
+        """The instructions of stage ``name`` and of the stages it is built FROM, in build order."""
+        stages: dict[str, tuple[str, list[str]]] = {}
+        current = ""
+        for line in self.text.splitlines():
+            match = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line.strip(), flags=re.I)
+            if match:
+                current = match.group(2) or f"<stage {len(stages)}>"
+                stages[current] = (match.group(1), [])
+            if current:
+                stages[current][1].append(line)
+        chain: list[str] = []
+        stage: str | None = name
+        while stage in stages:
+            chain.insert(0, stage)
+            stage = stages[stage][0]
+        assert chain, f"{self.path}: no stage {name}"
+        lines = [line for stage in chain for line in stages[stage][1]]
+        return Dockerfile(self.path, "\n".join(lines))
+
+
+ROOT_DOCKERFILE = Dockerfile(REPO_ROOT / "Dockerfile", (REPO_ROOT / "Dockerfile").read_text())
+
 
 def dockerfile(component: str) -> Dockerfile:
-    path = REPO_ROOT / component / "Dockerfile"
-    return Dockerfile(path, path.read_text())
+    """What ``docker build --target COMPONENT .`` builds: its stage and those it is built FROM."""
+    return ROOT_DOCKERFILE.target(component)
+
+
+def venv_stage(component: str) -> Dockerfile:
+    return ROOT_DOCKERFILE.target(f"{component}-venv")
+
+
+def test_one_dockerfile_shares_the_builder_and_the_runtime() -> None:
+    stages = ROOT_DOCKERFILE.stages
+    assert stages[:2] == ["${BASE_IMAGE} AS builder", "${BASE_IMAGE} AS runtime"], stages
+    assert {
+        "builder AS operator-venv",
+        "runtime AS operator",
+        "builder AS sidecar-venv",
+        "runtime AS sidecar",
+    } <= set(stages)
+    assert not (REPO_ROOT / "operator" / "Dockerfile").exists()
+    assert not (REPO_ROOT / "sidecar" / "Dockerfile").exists()
 
 
 @pytest.mark.parametrize(
@@ -90,24 +130,28 @@ def dockerfile(component: str) -> Dockerfile:
 )
 def test_dockerfile_shape(component: str, command: str) -> None:
     image = dockerfile(component)
-    assert len(image.stages) == 2, "multi-stage: a builder and the runtime"
-    builder, runtime = image.stages
-    assert builder.endswith(" AS builder")
-    assert runtime == builder.removesuffix(" AS builder"), (
-        "builder and runtime share the base (the venv's python)"
-    )
     # Debian slim with Debian's python3: the pod tests build that base from Debian's packages.
-    (base_arg,) = [rest for rest in image.all("ARG") if rest.startswith("BASE_IMAGE=")]
+    (base_arg,) = [rest for rest in ROOT_DOCKERFILE.all("ARG") if rest.startswith("BASE_IMAGE=")]
     assert base_arg == "BASE_IMAGE=debian:bookworm-slim", base_arg
-    assert all("python3" in run for run in (image.all("RUN")[0], image.all("RUN")[-1])), (
-        "both stages install Debian's python3 (the venv points at /usr/bin/python3)"
-    )
-    # Only its own distribution (tests/packaging checks what a plain install of it pulls in).
-    assert image.copied == {f"{component}/pyproject.toml", f"{component}/tgbot_{component}"}
-    install = " ".join(image.all("RUN")[1:2])
+    assert image.stages == ["${BASE_IMAGE} AS runtime", f"runtime AS {component}"]
+    venv = venv_stage(component)
+    assert venv.stages == ["${BASE_IMAGE} AS builder", f"builder AS {component}-venv"]
+    assert "python3" in image.all("RUN")[0], "the runtime installs Debian's python3"
+    assert "python3" in venv.all("RUN")[0], "so does the builder (the venv points at /usr/bin/python3)"
+    # Only its own distribution and the kit (tests/packaging checks what a plain install pulls in).
+    assert venv.copied == {
+        "kit/pyproject.toml",
+        "kit/tgbot_kit",
+        f"{component}/pyproject.toml",
+        f"{component}/tgbot_{component}",
+    }
+    install = venv.all("RUN")[-1]
     assert f"pip wheel --no-deps --wheel-dir /wheels ./{component}" in install
     assert f'pip install "$(echo /wheels/tgbot_{component}-*.whl)"' in install
-    assert image.all("COPY")[-1] == "--from=builder /opt/venv /opt/venv", "the runtime gets only the venv"
+    assert f"/opt/venv/bin/{command} --help" in install, "the build proves the program starts"
+    assert image.all("COPY") == [f"--from={component}-venv /opt/venv /opt/venv"], (
+        "the runtime gets only the venv"
+    )
     assert image.all("USER") == ["65532:65532"]
     assert image.entrypoint == [f"/opt/venv/bin/{command}"]
     assert image.title == command
@@ -121,8 +165,15 @@ def test_dockerignore_keeps_the_context_small() -> None:
     ]
     assert lines[0] == "*", "an allow-list"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    copied = dockerfile("operator").copied | dockerfile("sidecar").copied
-    assert copied <= allowed, f"COPY sources not in the build context: {copied - allowed}"
+    copied = ROOT_DOCKERFILE.copied
+    assert copied == allowed, f"COPY sources vs the build context: {copied ^ allowed}"
+
+
+def test_build_images_builds_each_target_from_the_root_dockerfile() -> None:
+    script = (REPO_ROOT / "hack" / "build-images.sh").read_text()
+    for component in ("operator", "sidecar"):
+        assert f'"tgbot-{component}|Dockerfile|.|{component}|' in script
+    assert "--target" in script
 
 
 def test_charts_use_the_images_and_their_exposed_ports(helm: Helm) -> None:
