@@ -1,12 +1,16 @@
 """Each program is its own distribution: a plain install of it, in a fresh venv, runs its console scripts.
 
 The checkout's own distribution (the repository root) installs all of them. Dependencies come from the
-package index, as for a user; pip's cache keeps repeated runs quick.
+package index, as for a user; pip's cache keeps repeated runs quick. The build backend (hatchling) is
+fetched once per run into a wheel folder every venv installs it from, and pip builds our distributions
+with it in place (``--no-build-isolation``): a local path dependency (every program needs tgbot-kit)
+is built once per install instead of once per install in a fresh build environment of its own.
 """
 
 from __future__ import annotations
 
 import subprocess
+import sys
 import venv
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 #: folder -> (console scripts it installs, modules it must NOT pull in)
 DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "kit": ((), ("kopf", "aiohttp", "tgbot_operator", "tgbot_sidecar", "tgbot_emulator")),
     "operator": (("tgbot-operator",), ("aiogram", "telegram", "orjson", "httptools", "tgbot_sidecar")),
     "sidecar": (("tgbot-sidecar",), ("kopf", "kubernetes", "cryptography", "aiogram", "tgbot_operator")),
     "emulator": (("tgbot-emulator", "tgbot-dev"), ("kopf", "kubernetes", "aiogram", "tgbot_operator")),
@@ -36,34 +41,42 @@ def fresh_venv(path: Path) -> Path:
     return path / "bin"
 
 
-def install_alone(root: Path, folder: str) -> tuple[Path, str]:
-    """A fresh venv with a plain ``pip install <folder>``: (its bin folder, pip's error or "")."""
-    bin_dir = fresh_venv(root / folder.replace("/", "-").strip(".") / "venv")
+def pip(bin_dir: Path, *args: str) -> str:
+    """pip's error, or "" when it succeeded."""
     result = subprocess.run(
-        [
-            str(bin_dir / "python"),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            str(REPO_ROOT / folder),
-        ],
+        [str(bin_dir / "python"), "-m", "pip", "-q", "--disable-pip-version-check", *args],
         capture_output=True,
         text=True,
         timeout=800,
         check=False,
     )
-    return bin_dir, "" if result.returncode == 0 else result.stderr[-3000:]
+    return "" if result.returncode == 0 else result.stderr[-3000:]
+
+
+def build_backend(root: Path) -> Path:
+    """hatchling (the backend of every pyproject.toml here) as wheels in a folder: fetched once."""
+    wheels = root / "build-backend"
+    error = pip(Path(sys.executable).parent, "wheel", "--wheel-dir", str(wheels), "hatchling")
+    assert not error, error
+    return wheels
+
+
+def install_alone(root: Path, folder: str, backend: Path) -> tuple[Path, str]:
+    """A fresh venv with a plain ``pip install <folder>``: (its bin folder, pip's error or "")."""
+    bin_dir = fresh_venv(root / folder.replace("/", "-").strip(".") / "venv")
+    error = pip(bin_dir, "install", "--no-index", "--find-links", str(backend), "hatchling")
+    return bin_dir, error or pip(bin_dir, "install", "--no-build-isolation", str(REPO_ROOT / folder))
 
 
 @pytest.fixture(scope="module")
 def installs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every distribution (and the checkout) installed alone, side by side: pip mostly waits on the index."""
     root = tmp_path_factory.mktemp("installs")
+    backend = build_backend(root)
     folders = [*DISTRIBUTIONS, *LIBRARIES, "."]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        done = dict(zip(folders, pool.map(lambda folder: install_alone(root, folder), folders), strict=True))
+        installed = pool.map(lambda folder: install_alone(root, folder, backend), folders)
+        done = dict(zip(folders, installed, strict=True))
     failed = {folder: error for folder, (_, error) in done.items() if error}
     assert not failed, f"plain installs failed: {failed}"
     return {folder: bin_dir for folder, (bin_dir, _) in done.items()}
