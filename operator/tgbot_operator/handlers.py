@@ -1,10 +1,12 @@
-"""kopf handlers, and nothing else: they hand each TelegramBot to its worker.
+"""kopf handlers and kopf's configuration, and nothing else: they hand each TelegramBot to its worker.
 
 * a daemon per TelegramBot runs its :class:`~tgbot_operator.worker.BotWorker`;
-* a change handler pokes the worker when the spec changes (the worker itself notices a new
-  ``tgbot.dev/rotate-secret-token`` annotation within a second: kopf leaves annotations with its
-  own storage prefix, ``tgbot.dev/``, out of its diffs, so a change handler would never see it);
+* field handlers poke the worker when the spec or the ``tgbot.dev/rotate-secret-token``
+  annotation changes (kopf's storage prefix is ``kopf.tgbot.dev``, so our annotations are in its
+  diffs);
 * a deletion handler (behind our finalizer) runs :func:`~tgbot_operator.deletion.finalize`;
+* a resume handler moves kopf's annotations of earlier operators (prefix ``tgbot.dev``) to
+  the new prefix (:func:`legacy_storage_patch`);
 * startup/cleanup handlers configure kopf and open/close the shared HTTP session.
 
 Handlers return None: kopf writes nothing into status; workers patch status themselves.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -29,6 +32,9 @@ from .redaction import SecretRegistry
 from .worker import BotWorker
 
 WORKER_KEY = "tgbot_worker"
+ObjectLogger = logging.Logger | logging.LoggerAdapter[Any]
+#: The ids of the object handlers earlier operators had (their progress annotations).
+LEGACY_HANDLER_IDS = ("worker", "spec-changed", "finalize")
 
 
 def kopf_events(body: kopf.Body, secrets: SecretRegistry) -> EventSink:
@@ -38,13 +44,28 @@ def kopf_events(body: kopf.Body, secrets: SecretRegistry) -> EventSink:
     return post
 
 
-def configure_kopf(settings: kopf.OperatorSettings, deps: Deps) -> None:
+class DiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's diff base under its own prefix; until an object is migrated, the legacy one.
+
+    Reading the legacy diff base makes an upgraded operator see existing TelegramBots as resumed,
+    not created (so the migration handler runs, and nothing is handled as new).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(prefix=names.PERSISTENCE_PREFIX, key=names.DIFFBASE_KEY)
+        self.legacy = kopf.AnnotationsDiffBaseStorage(
+            prefix=names.LEGACY_PERSISTENCE_PREFIX, key=names.DIFFBASE_KEY
+        )
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return super().fetch(body=body) or self.legacy.fetch(body=body)
+
+
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
     """Our persistence names and sensible timeouts (all kopf knobs live here)."""
     settings.persistence.finalizer = names.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.PERSISTENCE_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=names.PERSISTENCE_PREFIX, key=names.DIFFBASE_KEY
-    )
+    settings.persistence.diffbase_storage = DiffBaseStorage()
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -53,13 +74,36 @@ def configure_kopf(settings: kopf.OperatorSettings, deps: Deps) -> None:
     settings.background.cancellation_polling = 1
 
 
+def legacy_storage_patch(body: Mapping[str, Any]) -> dict[str, str | None]:
+    """The annotations patch that moves kopf's state of earlier operators to our prefix.
+
+    The legacy marker (``tgbot.dev/kopf-managed``) must go: while it is there, kopf takes every
+    ``tgbot.dev/`` annotation for another kopf operator's state and leaves it out of its diffs,
+    the rotation annotation included (a ``kopf.``-prefixed storage writes no marker). The diff
+    base is copied; progress records are dropped (only a failing handler has one, and a retry of
+    ours starts afresh without harm).
+    """
+    annotations: Mapping[str, str] = (body.get("metadata") or {}).get("annotations") or {}
+    legacy = kopf.AnnotationsProgressStorage(prefix=names.LEGACY_PERSISTENCE_PREFIX)
+    keys = {f"{names.LEGACY_PERSISTENCE_PREFIX}/{key}" for key in ("kopf-managed", legacy.touch_key)}
+    keys.add(f"{names.LEGACY_PERSISTENCE_PREFIX}/{names.DIFFBASE_KEY}")
+    for handler_id in LEGACY_HANDLER_IDS:
+        keys.update(legacy.make_keys(handler_id))
+    patch: dict[str, str | None] = dict.fromkeys(sorted(k for k in keys if k in annotations))
+    diffbase = annotations.get(f"{names.LEGACY_PERSISTENCE_PREFIX}/{names.DIFFBASE_KEY}")
+    new_diffbase = f"{names.PERSISTENCE_PREFIX}/{names.DIFFBASE_KEY}"
+    if diffbase is not None and new_diffbase not in annotations:
+        patch[new_diffbase] = diffbase
+    return patch
+
+
 def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
     """Register every handler into ``registry``, bound to ``deps``."""
     resource = (names.GROUP, names.VERSION, names.PLURAL)
 
     @kopf.on.startup(registry=registry, id="startup")
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure_kopf(settings, deps)
+        configure_kopf(settings)
         if deps.http is None:
             deps.http = aiohttp.ClientSession(trust_env=True)
 
@@ -76,15 +120,18 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
             await deps.http.close()
             deps.http = None
 
+    @kopf.on.resume(*resource, registry=registry, id="kopf-storage")
+    async def migrate_storage(body: kopf.Body, patch: kopf.Patch, logger: ObjectLogger, **_: Any) -> None:
+        moved = legacy_storage_patch(body)
+        if moved:
+            patch.metadata.annotations.update(moved)
+            logger.info("Moved kopf's annotations to the %s/ prefix", names.PERSISTENCE_PREFIX)
+
     @kopf.daemon(
         *resource, registry=registry, id="worker", cancellation_timeout=30.0, cancellation_backoff=5.0
     )
     async def bot_daemon(
-        stopped: kopf.DaemonStopped,
-        body: kopf.Body,
-        memo: Any,
-        logger: logging.Logger | logging.LoggerAdapter[Any],
-        **_: Any,
+        stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, logger: ObjectLogger, **_: Any
     ) -> None:
         worker = BotWorker(deps, body=body, logger=logger, events=kopf_events(body, deps.secrets))
         memo[WORKER_KEY] = worker
@@ -103,19 +150,26 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
             if memo.get(WORKER_KEY) is worker:
                 del memo[WORKER_KEY]
 
-    def poke(memo: Any) -> None:
+    def poke(memo: kopf.Memo) -> None:
         worker = memo.get(WORKER_KEY)
         if isinstance(worker, BotWorker):
             worker.poke()
 
     @kopf.on.update(*resource, registry=registry, id="spec-changed", field="spec")
-    async def spec_changed(memo: Any, **_: Any) -> None:
+    async def spec_changed(memo: kopf.Memo, **_: Any) -> None:
+        poke(memo)
+
+    @kopf.on.field(
+        *resource,
+        registry=registry,
+        id="rotation-requested",
+        field=("metadata", "annotations", names.ROTATE_ANNOTATION),
+    )
+    async def rotation_requested(memo: kopf.Memo, **_: Any) -> None:
         poke(memo)
 
     @kopf.on.delete(*resource, registry=registry, id="finalize")
-    async def delete(
-        body: kopf.Body, memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any], retry: int, **_: Any
-    ) -> None:
+    async def delete(body: kopf.Body, memo: kopf.Memo, logger: ObjectLogger, retry: int, **_: Any) -> None:
         worker = memo.get(WORKER_KEY)
         if isinstance(worker, BotWorker):
             worker.stop()

@@ -13,7 +13,11 @@ KIND: Final = "TelegramBot"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
 
 FINALIZER: Final = f"{GROUP}/finalizer"
-PERSISTENCE_PREFIX: Final = GROUP
+#: kopf's own annotations (progress, diff base, its marker): a prefix of their own, so that kopf
+#: sees ours (``tgbot.dev/rotate-secret-token``) in its diffs. Earlier operators kept them under
+#: :data:`LEGACY_PERSISTENCE_PREFIX`; handlers.py migrates objects on resume.
+PERSISTENCE_PREFIX: Final = f"kopf.{GROUP}"
+LEGACY_PERSISTENCE_PREFIX: Final = GROUP
 DIFFBASE_KEY: Final = "last-handled-configuration"
 
 #: Annotation on a TelegramBot: set any new value to rotate the secret token now.
