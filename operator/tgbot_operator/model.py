@@ -37,11 +37,6 @@ def parse_duration(value: str | float | int | timedelta) -> timedelta:
     return timedelta(seconds=total)
 
 
-def format_duration(value: timedelta) -> str:
-    seconds = value.total_seconds()
-    return f"{seconds:g}s"
-
-
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
