@@ -161,8 +161,9 @@ def test_token_shaped_strings_are_masked_in_every_logger(caplog: pytest.LogCaptu
     [
         ("integrations/aiogram/tgbot_aiogram", {"aiogram", "aiohttp"}),  # aiohttp comes with aiogram
         ("integrations/ptb/tgbot_ptb", {"telegram"}),
-        # tgbot-dev ships with the emulator and runs the sidecar as a program, never imports it.
-        ("emulator/tgbot_dev", {"tgbot_emulator", "aiohttp", "pydantic", "pydantic_settings"}),
+        # tgbot-dev ships with the emulator (and its tgbot-kit command line) and runs the sidecar
+        # as a program, never imports it.
+        ("emulator/tgbot_dev", {"tgbot_emulator", "tgbot_kit", "aiohttp", "pydantic", "pydantic_settings"}),
     ],
 )
 def test_a_helper_imports_only_its_framework(package: str, allowed: set[str]):
@@ -175,3 +176,16 @@ def test_a_helper_imports_only_its_framework(package: str, allowed: set[str]):
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split(".")[0])
     assert found - sys.stdlib_module_names - {"__future__"} <= allowed
+
+
+def test_the_two_helpers_share_the_contract_code_by_copy():
+    """environment.py is the same in both helpers below its docstring (see why in the docstring)."""
+
+    def code(package: str) -> str:
+        source = (REPO / "integrations" / package / f"tgbot_{package}" / "environment.py").read_text()
+        docstring = ast.get_docstring(ast.parse(source), clean=False)
+        assert docstring is not None
+        return source.split(f'"""{docstring}"""', 1)[1]
+
+    assert code("aiogram") == code("ptb")
+    assert "async def wait_for_stop" in code("aiogram")

@@ -1,8 +1,17 @@
-"""The bot contract's environment: where to serve, which path, which Bot API server."""
+"""The bot contract's side of a helper: environment, socket mode, drain timeout, stop signals.
+
+Why a copy of tgbot_ptb/environment.py and not one shared module: each helper is its own
+distribution that needs only its framework (aiogram, or python-telegram-bot). Sharing these
+~70 lines would take a third distribution every bot must install (and keep in step), for
+code that changes only with docs/bot-contract.md. tests/botkit/test_helpers.py checks that
+the two copies stay identical below this docstring.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -43,3 +52,24 @@ class BotEnvironment:
         if not self.token:
             raise ContractError("BOT_TOKEN is not set")
         return self.token
+
+
+#: The sidecar shares the pod's fsGroup; nobody else needs the socket.
+SOCKET_MODE = 0o660
+#: As long as the sidecar's default --drain-timeout: it answers 503 to what is still in
+#: flight after that, so waiting longer would finish updates Telegram redelivers anyway.
+DEFAULT_DRAIN_TIMEOUT = 25.0
+
+
+async def wait_for_stop(stop: asyncio.Event | None) -> None:
+    """Until SIGTERM (the pod stops), SIGINT (Ctrl-C) or ``stop``; then the caller drains."""
+    event = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        loop.add_signal_handler(signum, event.set)
+    try:
+        await event.wait()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,9 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from . import guard
-from .environment import BotEnvironment
+from .environment import DEFAULT_DRAIN_TIMEOUT, SOCKET_MODE, BotEnvironment, wait_for_stop
 
 log = logging.getLogger("tgbot_aiogram")
-
-#: The sidecar shares the pod's fsGroup; nobody else needs the socket.
-SOCKET_MODE = 0o660
-#: As long as the sidecar's default --drain-timeout: it answers 503 to what is still in
-#: flight after that, so waiting longer would finish updates Telegram redelivers anyway.
-DEFAULT_DRAIN_TIMEOUT = 25.0
 
 
 def make_bot(environment: BotEnvironment | None = None, **kwargs: Any) -> Bot:
@@ -106,25 +99,12 @@ async def serve(
         await web.UnixSite(runner, env.socket).start()
         await asyncio.to_thread(os.chmod, env.socket, SOCKET_MODE)
         log.info("serving updates on %s at %s", env.socket, env.webhook_path)
-        await _wait_for_stop(stop)
+        await wait_for_stop(stop)
         log.info("stopping: finishing the updates in flight (at most %.0f s)", drain_timeout)
     finally:
         await runner.cleanup()
         await asyncio.to_thread(Path(env.socket).unlink, missing_ok=True)
     log.info("stopped")
-
-
-async def _wait_for_stop(stop: asyncio.Event | None) -> None:
-    event = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for signum in signals:
-        loop.add_signal_handler(signum, event.set)
-    try:
-        await event.wait()
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
 
 
 def run(dispatcher: Dispatcher, bot: Bot | None = None, **kwargs: Any) -> None:

@@ -1,8 +1,14 @@
 """Serve a python-telegram-bot 22 Application behind the tgbot-sidecar (see docs/bot-contract.md)."""
 
-from .environment import DEFAULT_SOCKET, DEFAULT_WEBHOOK_PATH, BotEnvironment, ContractError
+from .environment import (
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_SOCKET,
+    DEFAULT_WEBHOOK_PATH,
+    BotEnvironment,
+    ContractError,
+)
 from .logs import keep_tokens_out_of_logs
-from .server import DEFAULT_DRAIN_TIMEOUT, builder, run, serve
+from .server import builder, run, serve
 
 # On import, i.e. before the user builds a Bot (PTB logs the token-bearing URL at DEBUG then).
 keep_tokens_out_of_logs()

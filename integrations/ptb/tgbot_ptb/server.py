@@ -15,22 +15,18 @@ import contextvars
 import json
 import logging
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from .environment import BotEnvironment
+from .environment import DEFAULT_DRAIN_TIMEOUT, SOCKET_MODE, BotEnvironment, wait_for_stop
 from .http import UnixHttpServer
 from .logs import keep_tokens_out_of_logs
 
 log = logging.getLogger("tgbot_ptb")
 
-SOCKET_MODE = 0o660
-#: As long as the sidecar's default --drain-timeout (after it, the sidecar answers 503 anyway).
-DEFAULT_DRAIN_TIMEOUT = 25.0
 
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
@@ -108,7 +104,7 @@ async def serve(
             await server.start(env.socket)
             await asyncio.to_thread(os.chmod, env.socket, SOCKET_MODE)
             log.info("serving updates on %s at %s", env.socket, env.webhook_path)
-            await _wait_for_stop(stop)
+            await wait_for_stop(stop)
             log.info("stopping: finishing the updates in flight (at most %.0f s)", drain_timeout)
             await server.drain(drain_timeout)
         finally:
@@ -122,19 +118,6 @@ async def serve(
             await application.post_shutdown(application)
         application.remove_error_handler(_note_failure)
     log.info("stopped")
-
-
-async def _wait_for_stop(stop: asyncio.Event | None) -> None:
-    event = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for signum in signals:
-        loop.add_signal_handler(signum, event.set)
-    try:
-        await event.wait()
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
 
 
 def run(application: AnyApplication, **kwargs: Any) -> None:
