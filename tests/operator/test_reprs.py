@@ -26,8 +26,8 @@ from tgbot_operator.settings import OperatorSettings
 from tgbot_operator.telegram import SetWebhookParams
 from tgbot_operator.webhook_secret import RotationPhase, WebhookSecretState, generate_self_signed
 
+from .conftest import FakeKube
 from .test_reconcile import spec
-from .test_worker import FakeKube
 
 BOT_TOKEN = "777001:AAHsecretHalfOfTheBotTokenForReprs0"
 SECRET_TOKEN = "wSecretTokenNeverPrintedAnywhere_0123456789-abcdefghijklmnopqrst"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import random
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,70 +17,15 @@ import pytest
 from tgbot_emulator import EmulatorClient, EmulatorConfig, EmulatorServer
 from tgbot_operator import names
 from tgbot_operator.deps import Deps
-from tgbot_operator.kube import SecretView
 from tgbot_operator.metrics import Metrics
 from tgbot_operator.settings import OperatorSettings
 from tgbot_operator.status import merge_patch
 from tgbot_operator.worker import BotWorker
 
+from .conftest import FakeKube
+
 TOKEN = "5001:AAFakeTokenForTheWorkerTestsxxxxxxxxxx"
 UID = "0b7c1f3e-0000-4000-8000-000000000001"
-
-
-@dataclass
-class FakeKube:
-    secrets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    status: dict[str, Any] = field(default_factory=dict)
-    status_patches: int = 0
-    versions: int = 0
-
-    def put(self, namespace: str, name: str, data: Mapping[str, bytes]) -> None:
-        self.versions += 1
-        self.secrets[(namespace, name)] = {
-            "metadata": {"name": name, "namespace": namespace, "resourceVersion": str(self.versions)},
-            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
-        }
-
-    async def read_secret(self, namespace: str, name: str) -> SecretView | None:
-        raw = self.secrets.get((namespace, name))
-        return SecretView.from_dict(raw) if raw is not None else None
-
-    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> None:
-        name = body["metadata"]["name"]
-        assert (namespace, name) not in self.secrets
-        self.versions += 1
-        stored = json.loads(json.dumps(dict(body)))
-        stored["metadata"]["resourceVersion"] = str(self.versions)
-        self.secrets[(namespace, name)] = stored
-
-    async def replace_secret(self, namespace: str, body: Mapping[str, Any]) -> None:
-        name = body["metadata"]["name"]
-        current = self.secrets[(namespace, name)]
-        assert body["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]
-        self.versions += 1
-        stored = json.loads(json.dumps(dict(body)))
-        stored["metadata"]["resourceVersion"] = str(self.versions)
-        self.secrets[(namespace, name)] = stored
-
-    async def patch_bot_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
-        self.status_patches += 1
-        self.status = _apply(self.status, patch)
-
-    def data(self, name: str) -> dict[str, bytes]:
-        raw = self.secrets[("ns", name)]
-        return {k: base64.b64decode(v) for k, v in raw["data"].items()}
-
-
-def _apply(target: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    result = dict(target)
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(result.get(key), dict):
-            result[key] = _apply(result[key], value)
-        else:
-            result[key] = value
-    return result
 
 
 class Clock:

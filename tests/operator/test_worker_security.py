@@ -24,7 +24,8 @@ from tgbot_operator.metrics import Metrics
 from tgbot_operator.settings import OperatorSettings
 from tgbot_operator.worker import BotWorker
 
-from .test_worker import UID, Clock, FakeKube
+from .conftest import FakeKube
+from .test_worker import UID, Clock
 
 TOKEN = "5002:AAFakeTokenForTheSecurityTestsxxxxxxxx"
 

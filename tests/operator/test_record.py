@@ -1,0 +1,203 @@
+"""record.py and record_secret.py: what an outcome changes (pure; no I/O, no clock)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tgbot_operator.actions import (
+    ActionKind,
+    GetMe,
+    GetWebhookInfo,
+    Purpose,
+    RetirePreviousToken,
+    SetWebhook,
+    StartRotation,
+    Trigger,
+)
+from tgbot_operator.backoff import exponential
+from tgbot_operator.observation import Failure, LocalFailure, Memory
+from tgbot_operator.reconcile import desired
+from tgbot_operator.record import Conflicted, Failed, Identified, Looked, Registered, SecretWritten, record
+from tgbot_operator.record_secret import Fresh, rotation_completed, secret_after
+from tgbot_operator.registration import Registration
+from tgbot_operator.telegram import BotUser, ErrorKind
+from tgbot_operator.webhook_secret import RotationPhase
+
+from .test_reconcile import NOW, TIMING, live_for, observe, secret
+
+
+def no_jitter(low: float, high: float) -> float:
+    return 1.0
+
+
+def failure_of(mem: Memory) -> Failure | None:
+    return mem.failure  # (read anew: record() changed it)
+
+
+def set_webhook(purpose: Purpose) -> SetWebhook:
+    wanted = desired(observe())
+    assert wanted is not None
+    return SetWebhook(wanted[0], wanted[1], "because", purpose=purpose)
+
+
+def test_the_backoff_doubles_from_its_base_up_to_its_cap() -> None:
+    assert [exponential(n, base=1.0, cap=300.0) for n in range(10)] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
+    assert exponential(10_000, base=5.0, cap=300.0) == 300.0  # no huge integers on the way
+
+
+def test_failures_back_off_jittered_and_success_clears_them() -> None:
+    mem, obs = Memory(), observe()
+    delays = []
+    for _ in range(4):
+        done = record(
+            mem,
+            GetMe(),
+            Failed(ErrorKind.SERVER_ERROR, "getMe: 502"),
+            obs=obs,
+            now=NOW,
+            timing=TIMING,
+            uniform=no_jitter,
+        )
+        assert mem.not_before is not None
+        delays.append((mem.not_before - NOW).total_seconds())
+    assert delays == [1.0, 2.0, 4.0, 8.0]
+    assert done.metric == "error"
+    assert done.warning == ("Warning", "GetMeFailed", "GetMe failed: getMe: 502")
+    assert mem.failure is not None
+    assert mem.failure.action is ActionKind.GET_ME
+    done = record(
+        mem, GetMe(), Identified(BotUser(1, "b")), obs=obs, now=NOW, timing=TIMING, uniform=no_jitter
+    )
+    assert (done.metric, failure_of(mem), mem.consecutive_failures) == ("ok", None, 0)
+
+
+@pytest.mark.parametrize(
+    ("failed", "first_delay"),
+    [
+        (Failed(ErrorKind.BAD_REQUEST, "400"), 5.0),
+        (Failed(ErrorKind.SERVER_NOT_ALLOWED, "no"), 5.0),
+        (Failed(ErrorKind.NETWORK_ERROR, "timed out"), 1.0),
+        (Failed(LocalFailure.KUBERNETES, "409"), 1.0),
+        (Failed(ErrorKind.RETRY_AFTER, "429", retry_after=42.0), 42.0),
+    ],
+)
+def test_the_first_delay_depends_on_the_kind(failed: Failed, first_delay: float) -> None:
+    mem = Memory()
+    record(mem, GetMe(), failed, obs=observe(), now=NOW, timing=TIMING, uniform=no_jitter)
+    assert mem.not_before == NOW + timedelta(seconds=first_delay)
+
+
+def test_a_rejected_token_waits_for_a_new_one_without_backoff() -> None:
+    obs = observe()
+    mem = Memory(me=BotUser(1, "b"))
+    done = record(
+        mem,
+        GetMe(),
+        Failed(ErrorKind.UNAUTHORIZED, "401"),
+        obs=obs,
+        now=NOW,
+        timing=TIMING,
+        uniform=no_jitter,
+    )
+    assert mem.auth_failure is not None
+    assert mem.auth_failure.token_hash == obs.token_hash
+    assert (mem.me, mem.not_before, mem.failure) == (None, None, None)
+    assert done.warning is not None
+    assert done.warning[1] == "Unauthorized"
+
+
+def test_a_conflict_is_no_failure() -> None:
+    mem = Memory()
+    done = record(mem, GetMe(), Conflicted("409"), obs=observe(), now=NOW, timing=TIMING, uniform=no_jitter)
+    assert (done.metric, mem.failure, mem.not_before) == ("Conflict", None, None)
+
+
+@pytest.mark.parametrize(
+    ("purpose", "event"),
+    [
+        (Purpose.REGISTER, "WebhookRegistered"),
+        (Purpose.UPDATE, "WebhookRegistered"),
+        (Purpose.DRIFT, "WebhookDriftRepaired"),
+        (Purpose.REPAIR_401, "WebhookDriftRepaired"),
+        (Purpose.ROTATION, "SecretTokenRotated"),
+    ],
+)
+def test_a_registration_is_remembered_with_its_event(purpose: Purpose, event: str) -> None:
+    step, mem = set_webhook(purpose), Memory(next_live_check=NOW)
+    registration = Registration(step.fingerprint, NOW, step.params.url)
+    done = record(
+        mem, step, Registered(registration), obs=observe(), now=NOW, timing=TIMING, uniform=no_jitter
+    )
+    assert (mem.registration, mem.next_live_check) == (registration, None)
+    assert [e[1] for e in done.events] == [event]
+    assert mem.last_401_repair_at == (NOW if purpose is Purpose.REPAIR_401 else None)
+
+
+def test_a_registration_whose_rotation_write_failed_is_remembered_and_backs_off() -> None:
+    step, mem = set_webhook(Purpose.ROTATION), Memory()
+    registration = Registration(step.fingerprint, NOW, step.params.url)
+    then = Failed(LocalFailure.KUBERNETES, "the API server is down")
+    done = record(
+        mem, step, Registered(registration, then), obs=observe(), now=NOW, timing=TIMING, uniform=no_jitter
+    )
+    assert mem.registration == registration
+    assert done.metric == "error"
+    assert mem.failure is not None
+    assert mem.failure.action is ActionKind.SET_WEBHOOK
+
+
+def test_a_look_schedules_the_next_one_jittered() -> None:
+    obs, mem = observe(), Memory()
+    record(
+        mem,
+        GetWebhookInfo("first look"),
+        Looked(live_for(obs)),
+        obs=obs,
+        now=NOW,
+        timing=TIMING,
+        uniform=lambda a, b: b,
+    )
+    assert mem.next_live_check == NOW + TIMING.check_interval * 1.1
+    assert mem.live_at == NOW
+    assert mem.delivering is not None
+
+
+def test_rotation_phases_as_the_secret_goes_through_them() -> None:
+    obs = observe(rotate_request="2")
+    idle = secret()
+    propagating, event = secret_after(
+        StartRotation(Trigger.ANNOTATION, "2"),
+        idle,
+        Fresh(secret_token="N" * 64),
+        obs=obs,
+        secret_name="s",
+        grace=90,
+    )
+    assert (propagating.phase, propagating.phase_since, propagating.rotate_handled) == (
+        RotationPhase.PROPAGATING,
+        NOW,
+        "2",
+    )
+    assert (propagating.secret_token, propagating.previous_secret_token) == ("N" * 64, idle.secret_token)
+    assert event is not None
+    assert "(annotation)" in event[2]
+    assert "90s" in event[2]
+    retiring = rotation_completed(propagating, NOW)
+    assert (retiring.phase, retiring.rotated_at) == (RotationPhase.RETIRING, NOW)
+    done, _ = secret_after(RetirePreviousToken(), retiring, Fresh(), obs=obs, secret_name="s", grace=90)
+    assert (done.phase, done.previous_secret_token, done.secret_token) == (RotationPhase.IDLE, None, "N" * 64)
+
+
+def test_a_secret_write_outcome_passes_its_event_on() -> None:
+    done = record(
+        Memory(),
+        RetirePreviousToken(),
+        SecretWritten(("Normal", "X", "y")),
+        obs=observe(),
+        now=NOW,
+        timing=TIMING,
+        uniform=no_jitter,
+    )
+    assert done.events == [("Normal", "X", "y")]
