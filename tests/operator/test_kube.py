@@ -179,6 +179,8 @@ async def test_our_writes_are_read_back_and_a_conflict_forgets_the_cached_secret
         data={names.SECRET_TOKEN_KEY: b"abc"},
         annotations={},
     )
+    # No owner here: the garbage collector would delete a Secret whose owner does not exist.
+    del body["metadata"]["ownerReferences"]
     try:
         assert await kube.read_secret(namespace, "echo-webhook") is None
         await kube.create_secret(namespace, body)
@@ -199,6 +201,7 @@ async def test_our_writes_are_read_back_and_a_conflict_forgets_the_cached_secret
             annotations={},
             base=view,
         )
+        del newer["metadata"]["ownerReferences"]
         await kube.replace_secret(namespace, newer)
         read = await _until(
             lambda: kube.read_secret(namespace, "echo-webhook"),
