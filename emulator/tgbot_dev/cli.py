@@ -7,9 +7,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import tgbot_kit
 from pydantic import Field
 from pydantic_settings import BaseSettings, CliSuppress, SettingsConfigDict
+
+import tgbot_kit
 from tgbot_kit import Duration
 
 from .session import Plan, run

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import tgbot_kit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+import tgbot_kit
 from tgbot_kit import Duration, ListenAddress, LogLevel, Metavar
 
 from .config import BotSpec, EmulatorConfig

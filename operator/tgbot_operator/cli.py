@@ -10,15 +10,16 @@ from typing import Any
 
 import kopf
 import kubernetes
+
 import tgbot_kit
 from tgbot_kit import ListenAddress
 
 from . import handlers
+from .deps import Deps
 from .kube import Kube, load_api_client
 from .metrics import Metrics
 from .redaction import SecretRegistry
 from .settings import OperatorSettings
-from .worker import Deps
 
 logger = logging.getLogger("tgbot_operator")
 

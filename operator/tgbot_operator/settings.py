@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, CliToggleFlag, SettingsConfigDict
+
 from tgbot_kit import CommaList, Duration, ListenAddress, LogLevel, Metavar
 
 from . import names

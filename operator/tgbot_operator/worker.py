@@ -35,8 +35,6 @@ from .record import MAX_BACKOFF, Recorded, Registered, clear_observe_failure, ob
 from .redaction import redact
 from .status import build_status, build_status_registration, merge_patch
 
-__all__ = ["BotWorker", "Deps"]  # Deps: cli.py builds it from here
-
 MAX_STEPS_PER_PASS = 16
 #: Token problems that the user should hear about as a Warning Event (not just in status).
 WARNED_PROBLEMS = frozenset({"BotApiServerNotAllowed", "SecretTypeNotAllowed", "TokenMalformed"})

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from tgbot_kit import CommaList, Duration, ListenAddress, LogLevel, Metavar, split_host_port
 
 ENV_PREFIX = "TGBOT_SIDECAR_"
@@ -63,7 +64,8 @@ class Settings(BaseSettings):
     )
     tls_key: Path | None = Field(None, description="PEM private key for --tls-cert")
     admin_listen: ListenAddress = Field(
-        ListenAddress("0.0.0.0:9090"), description="HOST:PORT of /healthz, /readyz and /metrics (never filtered)"
+        ListenAddress("0.0.0.0:9090"),
+        description="HOST:PORT of /healthz, /readyz and /metrics (never filtered)",
     )
     max_body_bytes: Annotated[int, Metavar("BYTES")] = Field(
         1 << 20, gt=0, description="largest accepted update body in bytes"

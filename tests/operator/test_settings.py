@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
-from tgbot_kit import ListenAddress, parse_duration
 
+from tgbot_kit import ListenAddress, parse_duration
 from tgbot_operator.cli import liveness_url, settings_from_args
 from tgbot_operator.settings import OperatorSettings
 

@@ -6,6 +6,7 @@ import json
 import logging
 
 import pytest
+
 from tgbot_kit import setup_logging
 
 
