@@ -7,6 +7,7 @@ cluster, and only one pod cluster can run on a machine at a time (kube-proxy's c
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from tgbot_localdev.story import BOT_TOKEN
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1320)
 def test_demo_on_pods_tells_the_whole_story_and_leaves_nothing(tmp_path: Path) -> None:
     if os.environ.get("USE_EXISTING_CLUSTER", "").lower() in {"1", "true", "yes"}:
         pytest.skip("the pod demo starts its own pod cluster on this machine, not on kind/k3d")
@@ -28,15 +29,22 @@ def test_demo_on_pods_tells_the_whole_story_and_leaves_nothing(tmp_path: Path) -
         pytest.skip("the pod demo needs root (containerd, network namespaces, iptables)")
     workdir = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "USE_EXISTING_CLUSTER")}
-    result = subprocess.run(
+    demo = subprocess.Popen(
         [sys.executable, "-m", "tgbot_localdev.demo", "--pods", "--workdir", str(workdir)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
         cwd=REPO_ROOT,
-        timeout=1100,
-        check=False,
     )
+    try:
+        stdout, stderr = demo.communicate(timeout=1100)
+    except subprocess.TimeoutExpired:
+        # SIGTERM, not the SIGKILL of subprocess.run's timeout: the demo stops its pod cluster.
+        demo.send_signal(signal.SIGTERM)
+        stdout, stderr = demo.communicate(timeout=180)
+        raise AssertionError(f"the pod demo took over 1100 s:\n{stdout}\n{stderr[-3000:]}") from None
+    result = subprocess.CompletedProcess(demo.args, demo.returncode, stdout, stderr)
     output = result.stdout
     assert result.returncode == 0, f"{output}\n{result.stderr[-5000:]}"
     for claim in (
