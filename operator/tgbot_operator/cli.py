@@ -53,7 +53,10 @@ def run(settings: OperatorSettings) -> None:
     if settings.metrics_listen:
         metrics.serve(settings.metrics_listen.host, settings.metrics_listen.port)
     deps = Deps(
-        settings=settings, kube=Kube(load_api_client(settings.kubeconfig)), metrics=metrics, secrets=secrets
+        settings=settings,
+        kube=Kube(load_api_client(settings.kubeconfig), secret_reads=settings.secret_reads),
+        metrics=metrics,
+        secrets=secrets,
     )
     registry = kopf.OperatorRegistry()
     handlers.register(registry, deps)

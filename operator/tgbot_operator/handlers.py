@@ -119,6 +119,8 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
         if deps.http is not None:
             await deps.http.close()
             deps.http = None
+        if isinstance(deps.kube, Kube):
+            await deps.kube.close()
 
     @kopf.on.resume(*resource, registry=registry, id="kopf-storage")
     async def migrate_storage(body: kopf.Body, patch: kopf.Patch, logger: ObjectLogger, **_: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, CliToggleFlag, SettingsConfigDict
@@ -68,6 +68,11 @@ class OperatorSettings(BaseSettings):
     )
     self_signed_renew_before: Duration = Field(
         default=30 * 86400.0, description="renew a self-signed certificate this long before it expires"
+    )
+    secret_reads: Annotated[Literal["watch", "poll"], Metavar("watch|poll")] = Field(
+        default="watch",
+        description="watch: Secrets through a metadata-only watch (needs list/watch on secrets), "
+        "GET only on change; poll: GET by name at every token check",
     )
     peering: Annotated[str | None, Metavar("NAME")] = Field(
         default=None, description="kopf peering for HA (default: standalone)"

@@ -31,6 +31,8 @@ NAMESPACED_PERMISSIONS = {
     ("", "secrets", "get"),
     ("", "secrets", "create"),
     ("", "secrets", "update"),
+    ("", "secrets", "list"),  # the metadata-only watch (operator.secretReads: watch)
+    ("", "secrets", "watch"),
     ("", "events", "create"),
 }
 # What kopf needs cluster-wide in any mode.
@@ -82,6 +84,7 @@ def test_default_deployment(helm: Helm) -> None:
         "--liveness-listen=0.0.0.0:8080",
         "--metrics-listen=0.0.0.0:9090",
         "--log-level=info",
+        "--secret-reads=watch",
     ]
     assert {p["name"]: p["containerPort"] for p in operator["ports"]} == {"health": 8080, "metrics": 9090}
     assert operator["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
@@ -219,9 +222,18 @@ def test_cluster_wide_rbac_is_exactly_the_operators_verbs(helm: Helm) -> None:
         ]
     everything = rules_as_set(r for role in roles.values() for r in role["rules"])
     assert not {p for p in everything if p[2] in {"delete", "deletecollection", "*"} or "*" in p}
+    assert not everything & UNUSED_PERMISSIONS
+
+
+def test_poll_mode_drops_list_and_watch_on_secrets(helm: Helm) -> None:
+    objs = render(helm, {"operator": {"secretReads": "poll"}})
+    operator = container(one(objs, "Deployment", "tgbot-telegram-bot-operator"), "operator")
+    assert "--secret-reads=poll" in operator["args"]
+    roles = [o for kind in ("ClusterRole", "Role") for o in find(objs, kind)]
+    everything = rules_as_set(r for role in roles for r in role["rules"])
+    assert ("", "secrets", "get") in everything
     assert ("", "secrets", "list") not in everything
     assert ("", "secrets", "watch") not in everything
-    assert not everything & UNUSED_PERMISSIONS
 
 
 def test_namespaced_rbac_has_one_role_per_watched_namespace(helm: Helm) -> None:

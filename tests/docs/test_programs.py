@@ -144,7 +144,7 @@ ENV_PROGRAMS = {
 
 
 #: Variables that are no flag's (so not in --help) -> the module that reads them.
-ENV_ONLY = {"TGBOT_OPERATOR_SECRET_READS": "operator/tgbot_operator/kube.py"}
+ENV_ONLY: dict[str, str] = {}
 
 
 def test_every_environment_variable_in_the_docs_is_the_programs() -> None:

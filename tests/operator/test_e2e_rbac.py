@@ -80,7 +80,7 @@ async def test_operator_runs_with_the_charts_namespaced_permissions(
 MINIMAL_RULES = [
     {"apiGroups": ["tgbot.dev"], "resources": ["telegrambots"], "verbs": ["get", "list", "watch", "patch"]},
     {"apiGroups": ["tgbot.dev"], "resources": ["telegrambots/status"], "verbs": ["patch"]},
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "update"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch", "create", "update"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     {
         "apiGroups": ["apiextensions.k8s.io"],

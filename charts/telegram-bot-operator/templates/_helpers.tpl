@@ -76,8 +76,10 @@ The permissions the operator needs in every namespace it serves: exactly the cal
 - telegrambots/status patch: the operator's only status write (a merge patch); kopf writes
   status through the same patch.
 - secrets get/create/update: read the token Secret and the certificate Secret by name, create
-  <name>-webhook and replace it (PUT). No list/watch (no Secret is watched), no patch, no delete
-  (the generated Secret is owned by its TelegramBot and garbage-collected).
+  <name>-webhook and replace it (PUT); with operator.secretReads=watch (the default) also list/watch:
+  one metadata-only watch per namespace, so a Secret is read again only when it changed (list adds
+  only names: get on any Secret of the namespace is granted already, RBAC cannot name them). No
+  patch, no delete (the generated Secret is owned by its TelegramBot and garbage-collected).
 - events create (core v1): kopf posts every Event with a POST to /api/v1/.../events, also the
   operator's own (kopf.event) and the log records it turns into Events; it never patches one
   and never uses events.k8s.io.
@@ -92,7 +94,7 @@ The permissions the operator needs in every namespace it serves: exactly the cal
   verbs: [patch]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, create, update]
+  verbs: {{ if eq .Values.operator.secretReads "poll" }}[get, create, update]{{ else }}[get, list, watch, create, update]{{ end }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
