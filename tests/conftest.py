@@ -40,6 +40,22 @@ hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 _PRISTINE_RECORD_FACTORY = logging.getLogRecordFactory()
 
 
+#: Fixtures that need the control plane's binaries (the API server, or helm/kubectl from the same
+#: build): a test using any of them, directly or through other fixtures, is a ``cluster`` test.
+_CLUSTER_FIXTURES = frozenset({"cluster", "helm", "helm3", "any_helm"})
+_PODS_DIR = Path(__file__).resolve().parent / "pods"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The layers by construction, not by remembering a mark: ``-m "not cluster and not pods"`` is
+    the unit layer (no Go build, no API server), whatever a file's ``pytestmark`` says."""
+    for item in items:
+        if _PODS_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.pods)
+        if _CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
+
+
 @pytest.fixture(autouse=True)
 def _pristine_log_record_factory() -> Iterator[None]:
     """tgbot_ptb installs a process-wide record factory that masks tokens (on import, as a bot

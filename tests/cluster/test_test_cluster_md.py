@@ -54,6 +54,9 @@ def test_every_command_is_checked_or_marked_not_run_here() -> None:
                 assert all(argv[argv.index("-k") + 1] in test for test in selected), selected
             if argv[1:3] == ["-m", "not pods"]:
                 assert not [t for t in selected if t.startswith("tests/pods/")], "pod tests selected"
+            if argv[1:3] == ["-m", "not cluster and not pods"]:
+                needs_cluster = ("tests/pods/", "tests/operator/test_e2e_", "tests/charts/test_install")
+                assert not [t for t in selected if t.startswith(needs_cluster)], "cluster tests selected"
         elif argv[0] == "hack/test.sh":
             # The README's and CI's command: it ends in pytest with these arguments.
             script = (REPO_ROOT / "hack" / "test.sh").read_text()
@@ -69,7 +72,7 @@ def test_every_command_is_checked_or_marked_not_run_here() -> None:
         else:
             raise AssertionError(f"docs/test-cluster.md runs {shlex.join(argv)}: not checked here")
         checked += 1
-    assert checked == 4, checked
+    assert checked == 5, checked
     # Only kind/k3d set-up in the section that says it is not run here.
     for argv in _commands(elsewhere):
         assert argv[0] in {"kind", "k3d", "export", "hack/test.sh"}, argv
