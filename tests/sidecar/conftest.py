@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -18,6 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tgbot_localdev.secretmount import write_version
 from tgbot_sidecar import Settings, Sidecar
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,28 +61,12 @@ class KubeletSecret:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self._generation = 0
 
     def write(self, files: dict[str, str]) -> None:
         """Atomically replace the whole content, as the kubelet does (symlink swap of ..data)."""
-        self._generation += 1
-        target = self.root / f"..gen_{self._generation}"
-        target.mkdir()
-        for name, content in files.items():
-            (target / name).write_text(content)
-        old = (self.root / "..data").resolve() if (self.root / "..data").exists() else None
-        tmp = self.root / "..data_tmp"
-        tmp.symlink_to(target.name)
-        os.replace(tmp, self.root / "..data")
-        for name in files:
-            link = self.root / name
-            if not link.is_symlink():
-                link.symlink_to(f"..data/{name}")
-        for link in self.root.iterdir():
-            if not link.name.startswith("..") and link.name not in files:
-                link.unlink()
-        if old is not None:
-            shutil.rmtree(old)
+        write_version(
+            self.root, {name: content.encode() for name, content in files.items()}, keep_history=False
+        )
 
     def path(self, name: str) -> Path:
         return self.root / name
