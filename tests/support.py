@@ -8,6 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tgbot_localdev.kubectl import KubectlError, kubectl
+
 
 def use_existing_cluster() -> bool:
     """``USE_EXISTING_CLUSTER=true``: the tests use the cluster of KUBECONFIG (and PATH's tools)."""
@@ -31,18 +33,10 @@ class Cluster:
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         """Run ``kubectl`` against this cluster; on failure the error shows its stderr."""
-        result = subprocess.run(
-            ["kubectl", *args],
-            input=input,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-        return result
+        try:
+            return kubectl(self.env, *args, input=input, check=check, timeout=timeout)
+        except KubectlError as error:
+            raise AssertionError(str(error)) from None
 
     def helm(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
