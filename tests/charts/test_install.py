@@ -65,6 +65,7 @@ def test_operator_chart_installs_and_keeps_its_crd(
         "--liveness-listen=0.0.0.0:8080",
         "--metrics-listen=0.0.0.0:9090",
         "--log-level=info",
+        "--secret-reads=watch",
     ]
     assert {(p["name"], p["containerPort"]) for p in operator["ports"]} == {
         ("health", 8080),
