@@ -24,7 +24,7 @@ import aiohttp
 from tgbot_emulator import EmulatorClient
 
 from .controlplane import REPO_ROOT, ControlPlane, assets_are_built, find_assets, free_port
-from .kubectl import KubectlError, kubectl_async
+from .kubectl import KubectlError, kubectl_async, shown
 from .polling import until
 from .processes import ProcessGroup
 from .secretmount import kubectl_secret_reader, mirror_secret
@@ -63,7 +63,7 @@ class Demo:
             raise DemoError(str(error)) from None
 
     async def show(self, *args: str) -> None:
-        say(f"    $ kubectl {' '.join(args)}")
+        say(f"    $ kubectl {shown(args)}")
         for line in (await self.kubectl(*args)).rstrip().splitlines():
             say(f"      {line}")
 

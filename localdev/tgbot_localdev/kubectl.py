@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 
 class KubectlError(RuntimeError):
     """kubectl exited non-zero."""
+
+
+def shown(args: Sequence[str]) -> str:
+    """The command line as errors and the demo print it: ``--from-literal=KEY=VALUE`` carries a
+    Secret's value (a bot token), so only its key is shown."""
+    return " ".join(
+        f"--from-literal={arg.removeprefix('--from-literal=').partition('=')[0]}=***"
+        if arg.startswith("--from-literal=")
+        else arg
+        for arg in args
+    )
 
 
 def kubectl(
@@ -25,7 +36,7 @@ def kubectl(
         check=False,
     )
     if check and result.returncode != 0:
-        raise KubectlError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+        raise KubectlError(f"kubectl {shown(args)} failed ({result.returncode}): {result.stderr.strip()}")
     return result
 
 
@@ -43,5 +54,5 @@ async def kubectl_async(
     )
     out, err = await process.communicate(input.encode() if input is not None else None)
     if check and process.returncode != 0:
-        raise KubectlError(f"kubectl {' '.join(args)} failed ({process.returncode}): {err.decode().strip()}")
+        raise KubectlError(f"kubectl {shown(args)} failed ({process.returncode}): {err.decode().strip()}")
     return out.decode()

@@ -25,7 +25,7 @@ from typing import Any
 from .controlplane import assets_are_built, find_assets
 from .emulatorproc import Bot, Emulator
 from .images import Image, build_images
-from .kubectl import kubectl
+from .kubectl import kubectl, shown
 from .polling import wait_for
 from .releases import BotRelease, OperatorRelease, Release
 from .story import (
@@ -62,7 +62,7 @@ class DemoCluster:
         return kubectl(self.env, *args, check=check, timeout=120)
 
     def show(self, *args: str) -> None:
-        say(f"    $ kubectl {' '.join(args)}")
+        say(f"    $ kubectl {shown(args)}")
         for line in self.kubectl(*args).stdout.rstrip().splitlines():
             say(f"      {line}")
 
