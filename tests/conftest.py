@@ -17,13 +17,14 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from tests.support import Cluster, use_existing_cluster
+from tests.support import CRD_PATH, Cluster, Emulator, use_existing_cluster
+from tgbot_emulator import EmulatorClient, EmulatorConfig, EmulatorServer
 from tgbot_localdev.controlplane import ControlPlane, find_assets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,15 +45,19 @@ _PRISTINE_RECORD_FACTORY = logging.getLogRecordFactory()
 #: build): a test using any of them, directly or through other fixtures, is a ``cluster`` test.
 _CLUSTER_FIXTURES = frozenset({"cluster", "helm", "helm3", "any_helm"})
 _PODS_DIR = Path(__file__).resolve().parent / "pods"
+#: End-to-end tests against the control plane, whatever fixtures they use.
+_E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The layers by construction, not by remembering a mark: ``-m "not cluster and not pods"`` is
-    the unit layer (no Go build, no API server), whatever a file's ``pytestmark`` says."""
+    the unit layer (no Go build, no API server), whatever a file's ``pytestmark`` says. By folder:
+    tests/pods -> ``pods``, tests/e2e -> ``cluster``; elsewhere by the fixtures a test uses."""
     for item in items:
-        if _PODS_DIR in Path(str(item.path)).parents:
+        parents = Path(str(item.path)).parents
+        if _PODS_DIR in parents:
             item.add_marker(pytest.mark.pods)
-        if _CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if _E2E_DIR in parents or _CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
 
 
@@ -122,3 +127,17 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("label", "namespace", name, "tgbot.dev/test=true")
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def crd_installed(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_PATH))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/telegrambots.tgbot.dev", "--timeout=60s")
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    """The Bot API emulator in this test's event loop, webhooks to loopback allowed, retries capped at 2 s."""
+    config = EmulatorConfig(port=0, allow_local_webhooks=True, retry_cap_seconds=2)
+    async with EmulatorServer(config) as server, EmulatorClient(server.url) as client:
+        yield Emulator(url=server.url, client=client)

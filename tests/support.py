@@ -8,7 +8,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tgbot_emulator import EmulatorClient
 from tgbot_localdev.kubectl import KubectlError, kubectl
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CRD_PATH = REPO_ROOT / "crds" / "telegrambots.tgbot.dev.yaml"
 
 
 def use_existing_cluster() -> bool:
@@ -56,3 +60,11 @@ class Cluster:
     def using_helm(self, command: str) -> Cluster:
         """The same cluster, with ``helm()`` running ``command`` (e.g. ``helm3``)."""
         return dataclasses.replace(self, helm_command=command)
+
+
+@dataclass
+class Emulator:
+    """The Bot API emulator serving in the test's process: its URL and a control client."""
+
+    url: str
+    client: EmulatorClient

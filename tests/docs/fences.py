@@ -141,6 +141,7 @@ INLINE: dict[str, tuple[str, str]] = {
     "pip install ./integrations/aiogram": ("install", "integrations/aiogram"),
     "pip install ./integrations/ptb": ("install", "integrations/ptb"),
     ".venv/bin/pytest tests/operator": ("path", "tests/operator"),
+    ".venv/bin/pytest tests/e2e/operator": ("path", "tests/e2e/operator"),
     ".venv/bin/python -m benchmarks.<name>": ("path", "benchmarks"),
     "kubectl get tgbot": ("run", "kubectl"),
     "kubectl get tgbot -o wide": ("run", "kubectl"),

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.support import Emulator
 from tgbot_operator.botapi import BotApiClient
 from tgbot_operator.deletion import Done, RetryIn, finalize
 from tgbot_operator.deps import Deps
@@ -20,7 +21,6 @@ from tgbot_operator.settings import OperatorSettings
 from tgbot_operator.telegram import SetWebhookParams
 
 from .conftest import FakeKube
-from .e2e import Emulator
 
 TOKEN = "5101:AAFakeTokenForTheDeletionTestsxxxxxxxx"
 URL = "http://127.0.0.1:9/hook"

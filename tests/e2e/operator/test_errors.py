@@ -6,11 +6,10 @@ import asyncio
 
 import pytest
 
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
-from .e2e import (
-    Emulator,
+from .support import (
     apply,
     assert_no_secrets_leaked,
     bot_manifest,

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
-from .e2e import (
-    Emulator,
+from .support import (
     apply,
     bot_manifest,
     condition,

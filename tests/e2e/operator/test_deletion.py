@@ -9,11 +9,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
-from .e2e import (
-    Emulator,
+from .support import (
     apply,
     bot_manifest,
     events,

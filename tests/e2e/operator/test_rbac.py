@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.charts.rbac import _kubeconfig_for_token, service_account_kubeconfig, uninstall
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
-from .e2e import (
-    Emulator,
+from .support import (
     apply,
     bot_manifest,
     eventually,

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
-from .e2e import (
-    Emulator,
+from .support import (
     apply,
     assert_no_secrets_leaked,
     bot_manifest,

@@ -9,12 +9,11 @@ import json
 import aiohttp
 import pytest
 
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 from tgbot_operator.webhook_secret import SECRET_TOKEN_ALPHABET, inspect_certificate
 
 from .conftest import OperatorFactory
-from .e2e import (
-    Emulator,
+from .support import (
     apply,
     assert_no_secrets_leaked,
     bot_manifest,
@@ -356,7 +355,7 @@ async def test_replaced_secret_token_is_repaired_after_401s(
 async def test_liveness_metrics_and_json_logs(
     cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
 ) -> None:
-    from .e2e import free_port
+    from .support import free_port
 
     token = new_token(1008)
     await emulator.client.add_bot(token, "probe_bot")

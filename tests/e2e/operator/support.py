@@ -20,10 +20,7 @@ from typing import Any, TypeVar
 import yaml
 
 from tests.support import Cluster
-from tgbot_emulator import EmulatorClient
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD_PATH = ROOT / "crds" / "telegrambots.tgbot.dev.yaml"
 OPERATOR_BIN = Path(sys.executable).with_name("tgbot-operator")
 
 T = TypeVar("T")
@@ -39,12 +36,6 @@ def free_port() -> int:
 
 def new_token(bot_id: int) -> str:
     return f"{bot_id}:{secrets.token_urlsafe(27)}"
-
-
-@dataclass
-class Emulator:
-    url: str
-    client: EmulatorClient
 
 
 @dataclass

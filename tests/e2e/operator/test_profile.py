@@ -10,11 +10,10 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
-from .e2e import (
-    Emulator,
+from .support import (
     apply,
     assert_no_secrets_leaked,
     bot_manifest,

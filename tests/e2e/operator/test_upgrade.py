@@ -16,12 +16,11 @@ from typing import cast
 import kopf
 import pytest
 
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 from tgbot_operator import names
 
 from .conftest import OperatorFactory
-from .e2e import (
-    Emulator,
+from .support import (
     apply,
     bot_manifest,
     eventually,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.charts.rbac import service_account_kubeconfig, uninstall
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
-from .e2e import Emulator, apply, bot_manifest, eventually, kubectl, new_token, token_secret, wait_condition
+from .support import apply, bot_manifest, eventually, kubectl, new_token, token_secret, wait_condition
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

@@ -15,12 +15,11 @@ import kubernetes
 import pytest
 from aiohttp import web
 
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 from tgbot_operator.webhook_secret import generate_self_signed
 
 from .conftest import OperatorFactory
-from .e2e import (
-    Emulator,
+from .support import (
     apply,
     assert_no_secrets_leaked,
     bot_manifest,

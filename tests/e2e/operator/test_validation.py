@@ -10,7 +10,7 @@ import yaml
 
 from tests.support import Cluster
 
-from .e2e import kubectl
+from .support import kubectl
 
 pytestmark = [pytest.mark.cluster]
 
