@@ -82,7 +82,8 @@ build_etcd() {
   timed "etcd: go build" go build -mod=mod -p "$JOBS" -trimpath \
     -ldflags "-s -w" -o "$OUT/etcd.tmp" go.etcd.io/etcd/server/v3
   mv "$OUT/etcd.tmp" "$OUT/etcd"
-  "$OUT/etcd" --version | head -1 >&2
+  # Not `| head -1`: with pipefail, head closing the pipe early can kill the build with SIGPIPE (141).
+  "$OUT/etcd" --version >&2
   : "$p"
 }
 
@@ -123,7 +124,7 @@ build_k8s() {
   for m in "${pkgs[@]}"; do getargs+=("${m}@${K8S_VERSION}"); done
   timed "kubernetes: go get" go get "${getargs[@]}"
   local commit info="$MODCACHE/cache/download/k8s.io/kubernetes/@v/${K8S_VERSION}.info"
-  commit="$(grep -o '"Hash":"[0-9a-f]*"' "$info" 2>/dev/null | head -1 | cut -d'"' -f4 || true)"
+  commit="$(sed -nE 's/.*"Hash":"([0-9a-f]+)".*/\1/p' "$info" 2>/dev/null || true)"
   # Stamp versions as hack/lib/version.sh does, else /version says v0.0.0-master
   # and helm rejects charts that declare kubeVersion.
   local ldflags="-s -w" vp
@@ -148,7 +149,7 @@ build_helm() {
   download "${p}@${version}"
   local hmod="$MODCACHE/cache/download/helm.sh/helm/v${major}/@v/${version}.mod" kminor
   # helm's Makefile: the Kubernetes minor it claims is client-go's minor.
-  kminor="$(sed -nE 's#^[[:space:]]*k8s\.io/client-go v0\.([0-9]+)\..*#\1#p' "$hmod" | head -1)"
+  kminor="$(sed -nE '/^[[:space:]]*k8s\.io\/client-go v0\./{s#^[[:space:]]*k8s\.io/client-go v0\.([0-9]+)\..*#\1#p;q}' "$hmod")"
   local ldflags="-s -w -X ${p}/internal/version.version=${version} -X ${p}/internal/version.gitTreeState=clean"
   if [ "$major" = 3 ]; then
     ldflags+=" -X ${p}/pkg/chartutil.k8sVersionMajor=1 -X ${p}/pkg/chartutil.k8sVersionMinor=${kminor:-34}"

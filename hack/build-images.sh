@@ -116,7 +116,7 @@ build_base() {
   trap "rm -rf '$tmp'" RETURN
   local aptopts=()
   # This machine's mirror serves a snapshot whose Release files have expired; follow the host.
-  if apt-config dump 2>/dev/null | grep -q '^Acquire::Check-Valid-Until "false"'; then
+  if apt-config dump 2>/dev/null | grep '^Acquire::Check-Valid-Until "false"' >/dev/null; then  # not -q: SIGPIPE under pipefail
     aptopts+=(--aptopt='Acquire::Check-Valid-Until "false"')
   fi
   log "base $BASE_REF: mmdebstrap $DEBIAN_SUITE (minbase)"
