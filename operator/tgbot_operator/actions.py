@@ -134,8 +134,13 @@ class RetirePreviousToken:
 
 @dataclass(frozen=True)
 class GetWebhookInfo:
+    """``periodic``: the scheduled check (the next one an interval later, jittered); otherwise a
+    look after a start, a registration or a token change (the next one at a random moment of the
+    interval, so that bots started together do not check together)."""
+
     kind: ClassVar[ActionKind] = ActionKind.GET_WEBHOOK_INFO
     reason: str
+    periodic: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,9 @@ class SetWebhook:
     purpose: Purpose
     completes_rotation: bool = False
 
+
+#: The steps that call the Bot API (flood control holds them back, not the Secret writes).
+TELEGRAM_STEPS = (GetMe, GetWebhookInfo, SetWebhook)
 
 #: What the executor does (everything but :class:`Wait`).
 Step = (

@@ -36,6 +36,16 @@ def rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_time(value: str | None) -> datetime | None:
+    """A time as :func:`rfc3339` (or Kubernetes) writes it; None when absent or malformed."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def merge_conditions(
     existing: Sequence[Mapping[str, Any]] | None,
     updates: Iterable[Condition],

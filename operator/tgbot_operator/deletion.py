@@ -11,13 +11,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from .backoff import exponential
+from .conditions import parse_time
 from .deps import Deps, EventSink
 from .kube import KubeError
 from .model import TelegramBotSpec
 from .observe import token_from_secret
 from .redaction import redact
 from .telegram import BotApiError, NotFound, RetryAfter, Unauthorized
-from .webhook_secret import parse_time
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,12 @@ class Metrics:
         self.ready = Gauge(
             "tgbot_operator_bots_ready", "TelegramBots whose Ready condition is True.", registry=self.registry
         )
+        self.failing = Gauge(
+            "tgbot_operator_bots_failing",
+            "TelegramBots whose last pass failed (a step, the Kubernetes reads or the status write) "
+            "and that retry with backoff; back to 0 once every bot converged after an outage.",
+            registry=self.registry,
+        )
 
     def observe_call(self, method: str, outcome: str, seconds: float) -> None:
         self.telegram_calls.labels(method=method, outcome=outcome).inc()

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import delivery, profile_plan
 from .actions import ActionKind
-from .conditions import Condition
+from .conditions import Condition, parse_time
 from .delivery import DeliveryTrack
 from .model import TelegramBotSpec
 from .profile_plan import ProfileMemory
@@ -25,7 +25,6 @@ from .webhook_secret import (
     CERTIFICATE_RENEW_BEFORE,
     IDENTITY_MAC_PREFIX,
     WebhookSecretState,
-    parse_time,
     sha256_hex,
 )
 
@@ -100,9 +99,15 @@ class Memory:
     auth_failure: Failure | None = None
     failure: Failure | None = None
     not_before: datetime | None = None
-    consecutive_failures: int = 0
+    #: Failures in a row, per action kind: one kind's failures never lengthen another's backoff.
+    failures_in_a_row: dict[ActionKind, int] = field(default_factory=dict)
+    #: Telegram's flood control (429 retry_after): no Bot API call before, whatever fails meanwhile.
+    flood_until: datetime | None = None
     last_401_repair_at: datetime | None = None
     next_live_check: datetime | None = None
+    #: ``live`` is what a previous worker's last check saw (``status.webhook``), not a look of ours:
+    #: enough to stay in sync until the next check, never a reason to call setWebhook.
+    live_from_status: bool = False
     #: ``status.bot.identityHash`` as a previous worker wrote it, until checked against the token.
     status_identity: str | None = None
     #: What the getWebhookInfo checks showed of delivery, and the ``Delivering`` verdict of the last
@@ -139,8 +144,10 @@ def memory_from_status(status: Mapping[str, Any] | None) -> Memory:
     """What a previous worker (or operator process) already established, as its status says.
 
     The bot's identity comes back with a keyed hash of the token getMe accepted (the key is in the
-    operator-owned Secret), so a restart needs no getMe while the token is the same: it costs one
-    getWebhookInfo per bot.
+    operator-owned Secret), so a restart needs no getMe while the token is the same; with it comes
+    the last check's ``status.webhook`` (trusted for the same identity only, see
+    ``reconcile.adopt_status_identity``), so a restart costs no immediate getWebhookInfo either:
+    the next check is placed at a random moment of the interval (``record.place_resumed_checks``).
     """
     memory = Memory(registration=registration_from_status(status))
     bot = (status or {}).get("bot") or {}
@@ -149,6 +156,53 @@ def memory_from_status(status: Mapping[str, Any] | None) -> Memory:
     if isinstance(bot.get("id"), int) and identity.startswith(IDENTITY_MAC_PREFIX):
         memory.me = BotUser(id=bot["id"], username=bot.get("username") or None)
         memory.status_identity = identity
+        restored = live_from_status((status or {}).get("webhook"))
+        if restored is not None:
+            memory.live, memory.live_at = restored
+            memory.live_from_status = True
     memory.delivering = delivery.condition_from_status((status or {}).get("conditions"))
     memory.profile = profile_plan.memory_from_status((status or {}).get("profile"))
     return memory
+
+
+def _epoch(value: Any) -> int | None:
+    moment = parse_time(value) if isinstance(value, str) else None
+    return int(moment.timestamp()) if moment is not None else None
+
+
+def live_from_status(raw: Any) -> tuple[WebhookInfo, datetime] | None:
+    """``status.webhook`` as ``status.live_status`` wrote it, and when it was checked (None: no
+    usable record; anything odd in it costs a fresh getWebhookInfo, nothing more)."""
+    if not isinstance(raw, Mapping):
+        return None
+    checked = raw.get("lastCheckTime")
+    checked_at = parse_time(checked) if isinstance(checked, str) else None
+    url, pending = raw.get("url"), raw.get("pendingUpdateCount")
+    allowed = raw.get("allowedUpdates")
+    max_connections = raw.get("maxConnections")
+    if (
+        checked_at is None
+        or not isinstance(url, str)
+        or not isinstance(pending, int)
+        or not isinstance(raw.get("hasCustomCertificate"), bool)
+        or (
+            allowed is not None
+            and not (isinstance(allowed, list) and all(isinstance(a, str) for a in allowed))
+        )
+        or (max_connections is not None and not isinstance(max_connections, int))
+    ):
+        return None
+    message = raw.get("lastErrorMessage")
+    ip_address = raw.get("ipAddress")
+    live = WebhookInfo(
+        url=url,
+        has_custom_certificate=raw["hasCustomCertificate"],
+        pending_update_count=pending,
+        ip_address=ip_address if isinstance(ip_address, str) and ip_address else None,
+        last_error_date=_epoch(raw.get("lastErrorDate")),
+        last_error_message=message if isinstance(message, str) and message else None,
+        last_synchronization_error_date=_epoch(raw.get("lastSynchronizationErrorDate")),
+        max_connections=max_connections,
+        allowed_updates=tuple(allowed) if allowed is not None else None,
+    )
+    return live, checked_at

@@ -8,14 +8,14 @@ spec no longer declares is reset; anything else is never touched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from . import names
-from .conditions import Condition, rfc3339
-from .profile_items import Item, Value, reset_call, same, write_call
+from .conditions import Condition, parse_time, rfc3339
+from .profile_items import Item, Value, after_write, reset_call, same, write_call
 
 MAX_MESSAGE = 300
 
@@ -52,6 +52,8 @@ class ProfileMemory:
     method_waits: dict[str, datetime] = field(default_factory=dict)
     checked_at: datetime | None = None
     applied_generation: int | None = None
+    #: Rebuilt from a previous worker's status and not yet taken up by :func:`resume`.
+    from_status: bool = False
 
     def state(self, item: Item) -> ItemState:
         return self.items.setdefault(item, ItemState())
@@ -201,4 +203,34 @@ def memory_from_status(raw: Any) -> ProfileMemory:
             mem.applied.add(item)
     generation = raw.get("appliedGeneration")
     mem.applied_generation = generation if isinstance(generation, int) else None
+    checked = raw.get("lastCheckTime")
+    mem.checked_at = parse_time(checked) if isinstance(checked, str) else None
+    mem.from_status = True
     return mem
+
+
+def resume(
+    wanted: Mapping[Item, Value],
+    mem: ProfileMemory,
+    *,
+    generation: int | None,
+    now: datetime,
+    interval: timedelta,
+    uniform: Callable[[float, float], float],
+) -> None:
+    """After an operator restart: a profile that status says was applied for this generation is
+    taken as live, and read back at one random moment of the interval (all items together, one
+    status write), not all bots at once; no setter unless that read shows drift. A spec changed
+    meanwhile (another generation) is read and applied at once, as on any change."""
+    if not mem.from_status:
+        return
+    mem.from_status = False
+    if mem.applied_generation is None or mem.applied_generation != generation:
+        return
+    read_at = now - interval * uniform(0.0, 1.0)
+    for item, value in wanted.items():
+        st = mem.state(item)
+        if st.live is None:
+            st.live, st.read_at = after_write(item, value, None), read_at
+            if item in mem.applied:
+                st.written = value  # a later difference is drift, as before the restart

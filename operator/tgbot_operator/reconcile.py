@@ -12,6 +12,7 @@ import hmac
 from datetime import datetime
 
 from .actions import (
+    TELEGRAM_STEPS,
     Action,
     AddIdentityKey,
     CreateWebhookSecret,
@@ -97,8 +98,11 @@ def adopt_status_identity(obs: Observation, mem: Memory) -> None:
         return  # no token or no Secret yet: decide() waits or creates it; look again next pass
     if hmac.compare_digest(expected, mem.status_identity):
         mem.me_token_hash = obs.token_hash
+        if mem.live_from_status:
+            mem.live_token_hash = obs.token_hash  # status.webhook was written beside that identity
     else:
         mem.me = None
+        mem.live, mem.live_at, mem.live_from_status, mem.next_live_check = None, None, False, None
     mem.status_identity = None
 
 
@@ -116,6 +120,14 @@ def rotation_due(obs: Observation, secret: WebhookSecretState) -> StartRotation 
 
 
 def decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
+    """The next action; a Bot API call waits for Telegram's flood control (``retry_after``)."""
+    action = _decide(obs, mem, timing)
+    if isinstance(action, TELEGRAM_STEPS) and mem.flood_until is not None and obs.now < mem.flood_until:
+        return Wait("Telegram asked to wait (flood control)", mem.flood_until)
+    return action
+
+
+def _decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
     now = obs.now
     spec = obs.spec
     if isinstance(spec, Problem):
@@ -206,17 +218,20 @@ def decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
             return DropPreviousCertificate()
 
     live = mem.live
-    live_stale = (
-        live is None
-        or mem.live_token_hash != token_hash
-        or mem.next_live_check is None
-        or mem.next_live_check <= now
-    )
-    if live_stale:
-        return GetWebhookInfo("periodic check" if live is not None else "first look")
-    assert live is not None
+    if live is None:
+        return GetWebhookInfo("first look")
+    if mem.live_token_hash != token_hash:
+        changed = not mem.live_from_status
+        return GetWebhookInfo("the bot token or the Bot API server changed" if changed else "first look")
+    if mem.next_live_check is None:
+        return GetWebhookInfo("a look at the registration")
+    if mem.next_live_check <= now:
+        return GetWebhookInfo("periodic check", periodic=True)
 
     registration = mem.registration
+    if mem.live_from_status and not _in_sync(params, print_, mem, now, timing):
+        # The last operator's record says something is to be done: look before acting on it.
+        return GetWebhookInfo("a fresh look before acting on the recorded status")
     if registration is None or registration.fingerprint != print_:
         if registration is None:
             reason, purpose = "not registered by this operator yet", Purpose.REGISTER
@@ -251,3 +266,16 @@ def decide(obs: Observation, mem: Memory, timing: Timing) -> Action:
     if mem.next_live_check is not None:
         deadlines.append(mem.next_live_check)
     return Wait("in sync", min(deadlines) if deadlines else None)
+
+
+def _in_sync(params: SetWebhookParams, print_: str, mem: Memory, now: datetime, timing: Timing) -> bool:
+    """Registered as the spec asks, and the live view shows no drift and no 401 to repair."""
+    registration, live = mem.registration, mem.live
+    if registration is None or registration.fingerprint != print_ or live is None:
+        return False
+    if drift(params, live):
+        return False
+    return not (
+        rejected_with_401_since(live, registration.registered_at)
+        and (mem.last_401_repair_at is None or now >= mem.last_401_repair_at + timing.repair_401_cooldown)
+    )

@@ -19,18 +19,19 @@ from typing import Literal, assert_never
 from . import delivery
 from .actions import (
     ActionKind,
+    GetWebhookInfo,
     Purpose,
     SetWebhook,
     Step,
 )
-from .backoff import exponential
+from .backoff import BOT_API_CAP, KUBERNETES_CAP, exponential
 from .observation import Failure, FailureKind, LocalFailure, Memory, Observation, Timing
 from .registration import Registration
 from .telegram import BotUser, ErrorKind, WebhookInfo
 
 EventType = Literal["Normal", "Warning"]
 Event = tuple[EventType, str, str]
-MAX_BACKOFF = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(seconds=BOT_API_CAP)
 #: Failures worth a slower start: the request itself (or the allow-list) is wrong.
 _SLOW_START = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.SERVER_NOT_ALLOWED})
 
@@ -115,7 +116,8 @@ def record(
         case Identified(me=me):
             done = _identified(mem, me, obs)
         case Looked(live=live):
-            done = _looked(mem, live, obs, timing, uniform)
+            assert isinstance(step, GetWebhookInfo)
+            done = _looked(mem, live, obs, timing, uniform, periodic=step.periodic)
         case Registered(registration=registration, then=then):
             assert isinstance(step, SetWebhook)
             done = _registered(mem, step, registration, obs.now)
@@ -128,10 +130,27 @@ def record(
             done = Recorded(events=[event] if event is not None else [])
         case _:
             assert_never(outcome)
-    if mem.failure is not None and mem.failure.action is step.kind:
-        mem.failure = None
-        mem.consecutive_failures = 0
+    _succeeded(mem, step.kind)
     return done
+
+
+def _succeeded(mem: Memory, action: ActionKind) -> None:
+    """``action`` worked: its own failures are over (another kind's are not)."""
+    mem.failures_in_a_row.pop(action, None)
+    if mem.failure is not None and mem.failure.action is action:
+        mem.failure = None
+
+
+def failure_delay(kind: FailureKind, attempt: int, uniform: Callable[[float, float], float]) -> float:
+    """Seconds until the retry of a failure of ``kind`` (``attempt`` 0: the first retry), jittered.
+
+    Kubernetes failures stay below :data:`~backoff.KUBERNETES_CAP`: once the API server is back
+    every worker has retried within 30 s. Bot API failures back off further (Telegram's sake);
+    a request that is itself wrong starts slower.
+    """
+    base = 5.0 if kind in _SLOW_START else 1.0
+    cap = KUBERNETES_CAP if kind is LocalFailure.KUBERNETES else BOT_API_CAP
+    return exponential(attempt, base=base, cap=cap) * uniform(0.8, 1.2)
 
 
 def record_failure(
@@ -150,13 +169,15 @@ def record_failure(
         mem.me = None
     else:
         mem.failure = failure
-        mem.consecutive_failures += 1
+        attempt = mem.failures_in_a_row.get(action, 0)
+        mem.failures_in_a_row[action] = attempt + 1
         if failed.retry_after is not None:
-            delay = failed.retry_after
+            # Never before Telegram's retry_after; a little after, so that the bots it stopped
+            # together do not all come back in the same second.
+            delay = failed.retry_after * uniform(1.0, 1.1)
+            mem.flood_until = now + timedelta(seconds=failed.retry_after)
         else:
-            base = 5.0 if failed.kind in _SLOW_START else 1.0
-            delay = exponential(mem.consecutive_failures - 1, base=base, cap=MAX_BACKOFF.total_seconds())
-            delay *= uniform(0.8, 1.2)
+            delay = failure_delay(failed.kind, attempt, uniform)
         mem.not_before = now + timedelta(seconds=delay)
     text = f"{action} failed: {failed.message}"
     reason = "Unauthorized" if failure.rejects_token else f"{action}Failed"
@@ -167,9 +188,7 @@ def record_failure(
 
 def clear_observe_failure(mem: Memory) -> None:
     """The reads worked again: a failure of theirs no longer holds the worker back."""
-    if mem.failure is not None and mem.failure.action is ActionKind.OBSERVE:
-        mem.failure = None
-        mem.consecutive_failures = 0
+    _succeeded(mem, ActionKind.OBSERVE)
 
 
 def observe_failed(
@@ -189,11 +208,27 @@ def _identified(mem: Memory, me: BotUser, obs: Observation) -> Recorded:
     return done
 
 
+def place_resumed_checks(
+    mem: Memory, *, now: datetime, timing: Timing, uniform: Callable[[float, float], float]
+) -> None:
+    """A worker that starts with the last check's record (an operator restart): its first check
+    at a random moment of the interval, so that N bots cost N getWebhookInfo spread over it."""
+    if mem.live is not None and mem.live_from_status and mem.next_live_check is None:
+        mem.next_live_check = now + timing.check_interval * uniform(0.0, 1.0)
+
+
 def _looked(
-    mem: Memory, live: WebhookInfo, obs: Observation, timing: Timing, uniform: Callable[[float, float], float]
+    mem: Memory,
+    live: WebhookInfo,
+    obs: Observation,
+    timing: Timing,
+    uniform: Callable[[float, float], float],
+    *,
+    periodic: bool,
 ) -> Recorded:
     same_bot = mem.live_token_hash == obs.token_hash
     mem.live, mem.live_at, mem.live_token_hash = live, obs.now, obs.token_hash
+    mem.live_from_status = False
     mem.delivery = delivery.track(mem.delivery if same_bot else None, live, obs.now)
     token = obs.token if isinstance(obs.token, str) else None
     verdict = delivery.assess(mem.delivery, live, check_interval=timing.check_interval, secrets=(token,))
@@ -205,7 +240,11 @@ def _looked(
         type_, reason, message = event
         done.events.append(event)
         done.logs.append((logging.WARNING if type_ == "Warning" else logging.INFO, f"{message} ({reason})"))
-    mem.next_live_check = obs.now + timing.check_interval * uniform(0.9, 1.1)
+    # After a scheduled check the next one an interval later (+-10 %); after any other look (a
+    # start, a registration) at a random moment of the interval: checks of bots that started
+    # together spread over the interval instead of coming back together, interval after interval.
+    spread = uniform(0.9, 1.1) if periodic else uniform(0.0, 1.0)
+    mem.next_live_check = obs.now + timing.check_interval * spread
     return done
 
 

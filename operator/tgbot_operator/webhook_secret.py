@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import names
+from .conditions import parse_time
 
 #: Telegram allows 1-256 characters of ``A-Za-z0-9_-`` for ``secret_token``.
 SECRET_TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"  # noqa: S105
@@ -106,15 +107,6 @@ class WebhookSecretState:
         if self.phase is RotationPhase.PROPAGATING and self.previous_secret_token:
             return self.previous_secret_token
         return self.secret_token
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def read_state(

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import names, profile, profile_items
+from . import names, profile, profile_items, profile_plan
 from .actions import Wait
 from .deps import Deps, EventSink
 from .execute import execute
@@ -31,7 +31,16 @@ from .model import TelegramBotSpec, plain
 from .observation import LocalFailure, Memory, Observation, Problem, memory_from_status
 from .observe import BotRef, observe
 from .reconcile import adopt_status_identity, decide
-from .record import MAX_BACKOFF, Recorded, Registered, clear_observe_failure, observe_failed, record
+from .record import (
+    MAX_BACKOFF,
+    Recorded,
+    Registered,
+    clear_observe_failure,
+    failure_delay,
+    observe_failed,
+    place_resumed_checks,
+    record,
+)
 from .redaction import redact
 from .status import build_status, build_status_registration, merge_patch
 
@@ -64,7 +73,12 @@ class BotWorker:
         self._last_warning: str | None = None
         self._last_problem: str | None = None
         self._ready = False
+        self._failing = False
         self._secret_view: SecretView | None = None
+        #: Status writes that failed in a row (the API server is away): retried with its backoff.
+        self._status_failures = 0
+        self._token_checks = 0
+        place_resumed_checks(self.memory, now=deps.clock(), timing=deps.timing, uniform=deps.rng.uniform)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -94,11 +108,21 @@ class BotWorker:
             self.deps.metrics.bots.dec()
             if self._ready:
                 self.deps.metrics.ready.dec()
+            if self._failing:
+                self.deps.metrics.failing.dec()
             self._done.set()
+
+    def _token_check_delay(self) -> float:
+        """The first token check at a random moment of the interval, then every 80-100 % of it:
+        bots started together do not read their Secrets together, and a changed token is still
+        seen within the interval."""
+        self._token_checks += 1
+        spread = (0.0, 1.0) if self._token_checks == 1 else (0.8, 1.0)
+        return self.deps.settings.token_check_interval * self.deps.rng.uniform(*spread)
 
     async def _sleep(self, until: datetime | None) -> None:
         """Until ``until``, the next token check, or a poke (kopf's field handlers poke)."""
-        timeout = self.deps.settings.token_check_interval
+        timeout = self._token_check_delay()
         if until is not None:
             timeout = min(timeout, max(0.0, (until - self.deps.clock()).total_seconds()))
         self._wake.clear()
@@ -144,8 +168,22 @@ class BotWorker:
             profile_until = await self._profile_pass(obs)
             if profile_until is not None:
                 until = profile_until if until is None else min(until, profile_until)
-            await self.write_status(obs)
+            if not await self.write_status(obs):
+                retry = self.deps.clock() + timedelta(seconds=self._status_retry_delay())
+                until = retry if until is None else min(until, retry)
+        self._count_failing()
         return until
+
+    def _status_retry_delay(self) -> float:
+        return failure_delay(LocalFailure.KUBERNETES, self._status_failures - 1, self.deps.rng.uniform)
+
+    def _count_failing(self) -> None:
+        """``tgbot_operator_bots_failing``: a failed step, failed reads or an unwritten status
+        (0 again once every bot has converged after an outage)."""
+        failing = self.memory.failure is not None or self._status_failures > 0
+        if failing != self._failing:
+            self.deps.metrics.failing.inc() if failing else self.deps.metrics.failing.dec()
+            self._failing = failing
 
     async def observe(self) -> Observation:
         obs, self._secret_view = await observe(self.deps, self.bot, self.body)
@@ -182,6 +220,11 @@ class BotWorker:
         wanted = profile_items.desired(spec.profile)
         if not wanted and not mem.profile.applied:
             return None  # nothing declared, nothing to reset: no profile call at all
+        now, interval = self.deps.clock(), self.deps.timing.check_interval
+        uniform = self.deps.rng.uniform
+        profile_plan.resume(
+            wanted, mem.profile, generation=obs.generation, now=now, interval=interval, uniform=uniform
+        )
         try:
             api = self.deps.bot_api(obs.server, token)
             outcome = await profile.reconcile(
@@ -221,11 +264,13 @@ class BotWorker:
             await self.deps.kube.patch_bot_status(self.bot.namespace, self.bot.name, patch)
         except KubeError as exc:
             self.logger.warning("Cannot write status: %s", exc)
-            return False
         except Exception:
             self.logger.exception("Cannot write status (unexpected error)")
-            return False
-        return True
+        else:
+            self._status_failures = 0
+            return True
+        self._status_failures += 1
+        return False
 
     async def _persist_registration(self) -> None:
         """Write ``status.registration`` right after a successful setWebhook, before anything else
@@ -236,16 +281,18 @@ class BotWorker:
         if patch and await self._patch_status(patch):
             self._written_status = {**existing, **new}
 
-    async def write_status(self, obs: Observation) -> None:
+    async def write_status(self, obs: Observation) -> bool:
+        """False when the status could not be written (the pass after next tries again soon)."""
         existing = self._written_status or {}
         new = build_status(
             obs, self.memory, secret_name=self.bot.secret_name, existing_conditions=existing.get("conditions")
         )
         patch = merge_patch(existing, new)
         if not patch:
-            return
+            self._status_failures = 0  # (what a failed write left out is in by now)
+            return True
         if not await self._patch_status(patch):
-            return  # memory keeps it all; the next pass writes it
+            return False  # memory keeps it all; the next pass writes it
         self._written_status = new
         ready = any(c.get("type") == names.READY and c.get("status") == "True" for c in new["conditions"])
         if ready != self._ready:
@@ -257,3 +304,4 @@ class BotWorker:
             and self.memory.auth_failure is None
         ):
             self._last_warning = None
+        return True

@@ -458,3 +458,53 @@ def test_renew_before_comes_from_the_timing() -> None:
     assert not isinstance(decide(obs, mem, TIMING), StageCertificate)
     eager = replace(TIMING, certificate_renew_before=timedelta(days=300))
     assert isinstance(decide(obs, mem, eager), StageCertificate)
+
+
+def test_the_scheduled_check_is_periodic_and_other_looks_are_not() -> None:
+    obs = observe()
+    mem = synced(obs)
+    mem.next_live_check = NOW
+    assert decide(obs, mem, TIMING) == GetWebhookInfo("periodic check", periodic=True)
+    mem.next_live_check = None  # right after a registration
+    action = decide(obs, mem, TIMING)
+    assert isinstance(action, GetWebhookInfo)
+    assert not action.periodic
+
+
+def resumed(obs: Observation, **changes: Any) -> Memory:
+    """What a restarted worker knows: the last check as status recorded it, its first check placed."""
+    mem = replace(synced(obs), live_from_status=True, next_live_check=NOW + timedelta(seconds=120))
+    for key, value in changes.items():
+        setattr(mem, key, value)
+    return mem
+
+
+def test_a_resumed_bot_in_sync_waits_for_its_placed_check_without_a_call() -> None:
+    obs = observe()
+    assert decide(obs, resumed(obs), TIMING) == Wait("in sync", NOW + timedelta(seconds=120))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"live": WebhookInfo(url="https://elsewhere/", has_custom_certificate=False, pending_update_count=0)},
+        {"registration": None},
+        {"registration": Registration("sha256:another", NOW, URL)},
+        {
+            "live": WebhookInfo(
+                url=URL,
+                has_custom_certificate=False,
+                pending_update_count=3,
+                max_connections=40,
+                last_error_date=int(NOW.timestamp()),
+                last_error_message="Wrong response from the webhook: 401 Unauthorized",
+            )
+        },
+    ],
+    ids=["drift", "not-registered", "spec-changed", "401"],
+)
+def test_a_resumed_bot_looks_before_it_acts_on_the_recorded_status(changes: dict[str, Any]) -> None:
+    obs = observe()
+    action = decide(obs, resumed(obs, **changes), TIMING)
+    assert isinstance(action, GetWebhookInfo), action  # never a setWebhook on a stale record
+    assert not action.periodic

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -14,12 +14,26 @@ from tgbot_operator.actions import (
     RetirePreviousToken,
     SetWebhook,
     StartRotation,
+    Step,
     Trigger,
+    Wait,
 )
-from tgbot_operator.backoff import exponential
+from tgbot_operator.backoff import BOT_API_CAP, KUBERNETES_CAP, exponential
 from tgbot_operator.observation import Failure, LocalFailure, Memory
 from tgbot_operator.reconcile import desired
-from tgbot_operator.record import Conflicted, Failed, Identified, Looked, Registered, SecretWritten, record
+from tgbot_operator.record import (
+    Conflicted,
+    Failed,
+    Identified,
+    Looked,
+    Registered,
+    SecretWritten,
+    clear_observe_failure,
+    failure_delay,
+    observe_failed,
+    place_resumed_checks,
+    record,
+)
 from tgbot_operator.record_secret import Fresh, rotation_completed, secret_after
 from tgbot_operator.registration import Registration
 from tgbot_operator.telegram import BotUser, ErrorKind
@@ -70,7 +84,7 @@ def test_failures_back_off_jittered_and_success_clears_them() -> None:
     done = record(
         mem, GetMe(), Identified(BotUser(1, "b")), obs=obs, now=NOW, timing=TIMING, uniform=no_jitter
     )
-    assert (done.metric, failure_of(mem), mem.consecutive_failures) == ("ok", None, 0)
+    assert (done.metric, failure_of(mem), mem.failures_in_a_row) == ("ok", None, {})
 
 
 @pytest.mark.parametrize(
@@ -148,20 +162,119 @@ def test_a_registration_whose_rotation_write_failed_is_remembered_and_backs_off(
     assert mem.failure.action is ActionKind.SET_WEBHOOK
 
 
-def test_a_look_schedules_the_next_one_jittered() -> None:
-    obs, mem = observe(), Memory()
+@pytest.mark.parametrize(
+    ("step", "low", "high"),
+    [
+        (GetWebhookInfo("periodic check", periodic=True), 0.9, 1.1),
+        # A first look, the look after a registration: anywhere in the interval, so that bots
+        # started together do not check together from then on.
+        (GetWebhookInfo("first look"), 0.0, 1.0),
+    ],
+)
+def test_a_look_schedules_the_next_one_jittered(step: GetWebhookInfo, low: float, high: float) -> None:
+    obs = observe()
+    for pick, factor in ((lambda a, b: a, low), (lambda a, b: b, high)):
+        mem = Memory(live_from_status=True)
+        record(mem, step, Looked(live_for(obs)), obs=obs, now=NOW, timing=TIMING, uniform=pick)
+        assert mem.next_live_check == NOW + TIMING.check_interval * factor
+        assert (mem.live_at, mem.live_from_status) == (NOW, False)
+        assert mem.delivering is not None
+
+
+def test_a_resumed_worker_places_its_first_check_at_random_in_the_interval() -> None:
+    obs = observe()
+    mem = Memory(live=live_for(obs), live_at=NOW - timedelta(hours=3), live_from_status=True)
+    place_resumed_checks(mem, now=NOW, timing=TIMING, uniform=lambda a, b: (a + b) / 4)
+    assert mem.next_live_check == NOW + TIMING.check_interval * 0.25
+    fresh = Memory()  # a new bot: its first look is at once (nothing to place)
+    place_resumed_checks(fresh, now=NOW, timing=TIMING, uniform=lambda a, b: b)
+    assert fresh.next_live_check is None
+
+
+def fail(mem: Memory, step: Step, failed: Failed, at: datetime = NOW) -> float:
+    """Record ``failed`` for ``step`` at ``at``; the backoff delay it set, in seconds."""
+    record(mem, step, failed, obs=observe(), now=at, timing=TIMING, uniform=no_jitter)
+    assert mem.not_before is not None
+    return (mem.not_before - at).total_seconds()
+
+
+BOT_API_DOWN = Failed(ErrorKind.NETWORK_ERROR, "timed out")
+KUBE_DOWN = Failed(LocalFailure.KUBERNETES, "the API server did not answer")
+
+
+def test_a_failure_of_one_kind_does_not_lengthen_the_backoff_of_another() -> None:
+    mem = Memory()
+    assert [fail(mem, GetWebhookInfo("x"), BOT_API_DOWN) for _ in range(6)] == [1, 2, 4, 8, 16, 32]
+    # The reads fail next (the API server is away): their own backoff starts at 1 s, not 64 s.
+    assert [observe_delay(mem) for _ in range(2)] == [1.0, 2.0]
+    assert fail(mem, set_webhook(Purpose.REGISTER), BOT_API_DOWN) == 1.0
+    # The reads work again: their count is over, the Bot API step's count is not.
+    clear_observe_failure(mem)
+    assert ActionKind.OBSERVE not in mem.failures_in_a_row
+    assert fail(mem, GetWebhookInfo("x"), BOT_API_DOWN) == 64.0
+    # A success clears that kind only.
     record(
         mem,
-        GetWebhookInfo("first look"),
-        Looked(live_for(obs)),
-        obs=obs,
+        GetWebhookInfo("x"),
+        Looked(live_for(observe())),
+        obs=observe(),
+        now=NOW,
+        timing=TIMING,
+        uniform=no_jitter,
+    )
+    assert mem.failures_in_a_row == {ActionKind.SET_WEBHOOK: 1}
+
+
+def observe_delay(mem: Memory) -> float:
+    observe_failed(mem, LocalFailure.KUBERNETES, "down", now=NOW, uniform=no_jitter)
+    assert mem.not_before is not None
+    return (mem.not_before - NOW).total_seconds()
+
+
+def test_kubernetes_failures_retry_within_the_30_s_convergence_target_and_bot_api_ones_back_off_further() -> (
+    None
+):
+    mem = Memory()
+    kube = [observe_delay(mem) for _ in range(12)]
+    assert kube[:6] == [1, 2, 4, 8, 16, 16]
+    assert max(kube) == KUBERNETES_CAP
+    # The largest jitter (x1.2) included, the API server back means a retry within 30 s.
+    assert failure_delay(LocalFailure.KUBERNETES, 100, lambda a, b: b) <= 20.0
+    assert failure_delay(ErrorKind.SERVER_ERROR, 100, lambda a, b: b) == BOT_API_CAP * 1.2
+    assert failure_delay(ErrorKind.BAD_REQUEST, 0, no_jitter) == 5.0
+
+
+def test_flood_control_holds_telegram_calls_back_whatever_fails_meanwhile() -> None:
+    from tgbot_operator.reconcile import decide
+
+    obs = observe()
+    mem = Memory(me=BotUser(1, "b"), me_token_hash=obs.token_hash)
+    assert fail(mem, GetWebhookInfo("x"), Failed(ErrorKind.RETRY_AFTER, "429", retry_after=60.0)) == 60.0
+    assert mem.flood_until == NOW + timedelta(seconds=60)
+    # The API server blinks: the reads' short backoff replaces the wait...
+    assert observe_delay(mem) == 1.0
+    clear_observe_failure(mem)
+    # ...but no Bot API call happens before Telegram's retry_after.
+    later = observe(now=NOW + timedelta(seconds=2))
+    action = decide(later, mem, TIMING)
+    assert isinstance(action, Wait)
+    assert action.until == NOW + timedelta(seconds=60)
+    assert isinstance(decide(observe(now=NOW + timedelta(seconds=61)), mem, TIMING), GetWebhookInfo)
+
+
+def test_a_flood_wait_is_never_shortened_and_spreads_a_little() -> None:
+    mem = Memory()
+    record(
+        mem,
+        GetMe(),
+        Failed(ErrorKind.RETRY_AFTER, "429", retry_after=100.0),
+        obs=observe(),
         now=NOW,
         timing=TIMING,
         uniform=lambda a, b: b,
     )
-    assert mem.next_live_check == NOW + TIMING.check_interval * 1.1
-    assert mem.live_at == NOW
-    assert mem.delivering is not None
+    assert mem.not_before == NOW + timedelta(seconds=110)
+    assert mem.flood_until == NOW + timedelta(seconds=100)
 
 
 def test_rotation_phases_as_the_secret_goes_through_them() -> None:

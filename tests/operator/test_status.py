@@ -174,3 +174,28 @@ def test_a_failing_getme_says_why_in_token_valid_and_ready() -> None:
     assert (conds["TokenValid"]["status"], conds["TokenValid"]["reason"]) == ("Unknown", "MalformedAnswer")
     assert conds["Ready"]["reason"] == "MalformedAnswer"
     assert "no id" in conds["Ready"]["message"]
+
+
+def test_the_recorded_check_comes_back_from_status_as_it_was_written() -> None:
+    from tgbot_operator.observation import live_from_status
+    from tgbot_operator.status import live_status
+
+    full = WebhookInfo(
+        url="https://bots.example.com/echo",
+        has_custom_certificate=True,
+        pending_update_count=4,
+        ip_address="203.0.113.7",
+        last_error_date=1_760_000_000,
+        last_error_message="Connection refused",
+        last_synchronization_error_date=1_760_000_100,
+        max_connections=12,
+        allowed_updates=("message",),
+    )
+    bare = WebhookInfo(url="", has_custom_certificate=False, pending_update_count=0)
+    for live in (full, bare):
+        written = json.loads(json.dumps(live_status(live, NOW)))
+        assert live_from_status(written) == (live, NOW)
+    # Anything odd: no record (the worker looks at once instead).
+    odd: list[Any] = [None, [], {"url": "x"}, {**live_status(full, NOW), "pendingUpdateCount": "4"}]
+    for odd_status in odd:
+        assert live_from_status(odd_status) is None

@@ -4,92 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import random
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 import pytest
 
-from tgbot_emulator import EmulatorClient, EmulatorConfig, EmulatorServer
 from tgbot_operator import names
-from tgbot_operator.deps import Deps
-from tgbot_operator.metrics import Metrics
-from tgbot_operator.settings import OperatorSettings
 from tgbot_operator.status import merge_patch
 from tgbot_operator.worker import BotWorker
 
-from .conftest import FakeKube
-
-TOKEN = "5001:AAFakeTokenForTheWorkerTestsxxxxxxxxxx"
-UID = "0b7c1f3e-0000-4000-8000-000000000001"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@dataclass
-class Rig:
-    worker: BotWorker
-    kube: FakeKube
-    clock: Clock
-    emulator: EmulatorClient
-    events: list[tuple[str, str, str]]
-    body: dict[str, Any]
-
-    def conditions(self) -> dict[str, dict[str, Any]]:
-        return {c["type"]: c for c in self.kube.status.get("conditions", [])}
-
-    async def setwebhooks(self) -> list[dict[str, Any]]:
-        return await self.emulator.calls(5001, method="setWebhook", reveal_secrets=True)
-
-
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    config = EmulatorConfig(port=0, allow_local_webhooks=True, setwebhook_rate_limit=False)
-    async with (
-        EmulatorServer(config) as server,
-        EmulatorClient(server.url) as client,
-        aiohttp.ClientSession() as http,
-    ):
-        await client.add_bot(TOKEN, "worker_bot")
-        kube = FakeKube()
-        kube.put("ns", "bot-token", {"token": TOKEN.encode()})
-        clock = Clock()
-        settings = OperatorSettings(
-            check_interval=300,
-            rotation_propagation_grace=90,
-            rotation_retire_grace=120,
-            unauthorized_retry_interval=600,
-            allow_bot_api_server=[server.url],
-        )
-        deps = Deps(
-            settings=settings, kube=kube, metrics=Metrics(), http=http, clock=clock, rng=random.Random(1)
-        )
-        body: dict[str, Any] = {
-            "metadata": {"name": "bot", "namespace": "ns", "uid": UID, "generation": 1, "annotations": {}},
-            "spec": {
-                "tokenSecretRef": {"name": "bot-token"},
-                "botApiServer": server.url,
-                "webhook": {"url": "http://127.0.0.1:9/hook", "maxConnections": 5},
-            },
-        }
-        events: list[tuple[str, str, str]] = []
-        worker = BotWorker(
-            deps, body=body, logger=logging.getLogger("test"), events=lambda *e: events.append(e)
-        )
-        yield Rig(worker, kube, clock, client, events, body)
+from .conftest import TOKEN, UID, Rig
 
 
 async def test_first_pass_registers_and_reports_ready(rig: Rig) -> None:

@@ -24,8 +24,7 @@ from tgbot_operator.metrics import Metrics
 from tgbot_operator.settings import OperatorSettings
 from tgbot_operator.worker import BotWorker
 
-from .conftest import FakeKube
-from .test_worker import UID, Clock
+from .conftest import UID, Clock, FakeKube
 
 TOKEN = "5002:AAFakeTokenForTheSecurityTestsxxxxxxxx"
 

@@ -1,0 +1,145 @@
+"""Telegram etiquette and convergence of the worker loop: a restart costs no burst of calls, checks
+spread over the interval, a failed status write is retried within the convergence target.
+The in-process emulator and the fake Kubernetes of test_worker.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from tgbot_operator.worker import BotWorker
+
+from .conftest import Rig
+
+PROFILE: dict[str, Any] = {
+    "commands": [{"commands": [{"command": "start", "description": "Start the bot"}]}],
+    "names": [{"name": "Echo"}],
+    "menuButton": {"type": "web_app", "text": "Open", "url": "https://app.example.com/"},
+    "defaultAdministratorRights": {"groups": {"canDeleteMessages": True}},
+}
+
+
+def restarted(rig: Rig) -> BotWorker:
+    """A new worker (an operator restart) with the status the first one wrote."""
+    rig.body["status"] = json.loads(json.dumps(rig.kube.status))
+    return BotWorker(
+        rig.worker.deps, body=rig.body, logger=rig.worker.logger, events=lambda *e: rig.events.append(e)
+    )
+
+
+async def methods(rig: Rig, since: int = 0) -> list[str]:
+    return [c["method"] for c in (await rig.emulator.calls(5001))[since:]]
+
+
+async def test_a_restart_costs_no_call_and_no_status_write_until_its_check_placed_in_the_interval(
+    rig: Rig,
+) -> None:
+    await rig.worker.run_pass()
+    before, patches = len(await rig.emulator.calls(5001)), rig.kube.status_patches
+    fresh = restarted(rig)
+    until = await fresh.run_pass()
+    assert await methods(rig, before) == []  # no getMe, no getWebhookInfo, no setWebhook
+    assert rig.kube.status_patches == patches  # the status it found is the status it would write
+    assert rig.conditions()["Ready"]["status"] == "True"
+    check = fresh.memory.next_live_check
+    assert check is not None
+    assert rig.clock.now <= check <= rig.clock.now + timedelta(seconds=300)
+    assert until is not None
+    assert until <= check
+    rig.clock.now = check
+    await fresh.run_pass()
+    assert await methods(rig, before) == ["getWebhookInfo"]
+
+
+async def test_restarted_checks_spread_over_the_interval(rig: Rig) -> None:
+    await rig.worker.run_pass()
+    rig.body["status"] = json.loads(json.dumps(rig.kube.status))
+    offsets = []
+    for _ in range(200):
+        fresh = BotWorker(rig.worker.deps, body=rig.body, logger=rig.worker.logger, events=lambda *e: None)
+        assert fresh.memory.next_live_check is not None
+        offsets.append((fresh.memory.next_live_check - rig.clock.now).total_seconds())
+    assert 0 <= min(offsets) < 30
+    assert 270 < max(offsets) <= 300
+    assert sum(1 for o in offsets if o < 150) in range(70, 131)  # about half in each half
+
+
+async def test_checks_of_bots_started_together_do_not_stay_together(rig: Rig) -> None:
+    await rig.worker.run_pass()  # registered: the look after it placed the next check at random
+    first = rig.worker.memory.next_live_check
+    assert first is not None
+    assert first - rig.clock.now != timedelta(seconds=300)
+    rig.clock.now = first
+    await rig.worker.run_pass()  # the scheduled check: the next one an interval (+-10 %) later
+    second = rig.worker.memory.next_live_check
+    assert second is not None
+    assert timedelta(seconds=270) <= second - first <= timedelta(seconds=330)
+
+
+def test_token_checks_start_at_a_random_moment_then_keep_within_the_interval(rig: Rig) -> None:
+    delays = [rig.worker._token_check_delay() for _ in range(50)]
+    interval = rig.worker.deps.settings.token_check_interval
+    assert 0 <= delays[0] <= interval
+    assert all(0.8 * interval <= d <= interval for d in delays[1:])  # a new token: seen within 30 s
+    assert len(set(delays)) == 50
+
+
+async def test_a_restart_with_a_profile_sends_no_setter_and_reads_it_back_later(rig: Rig) -> None:
+    rig.body["spec"]["profile"] = PROFILE
+    await rig.worker.run_pass()
+    assert rig.conditions()["ProfileApplied"]["reason"] == "Applied"
+    before, patches = len(await rig.emulator.calls(5001)), rig.kube.status_patches
+    fresh = restarted(rig)
+    until = await fresh.run_pass()
+    assert await methods(rig, before) == []
+    assert rig.kube.status_patches == patches
+    assert rig.conditions()["ProfileApplied"]["reason"] == "Applied"
+    assert until is not None
+    assert until <= rig.clock.now + timedelta(seconds=300)
+    rig.clock.advance(301)
+    await fresh.run_pass()
+    calls = await methods(rig, before)
+    assert "getWebhookInfo" in calls
+    assert sorted(m for m in calls if m != "getWebhookInfo") == [
+        "getChatMenuButton",
+        "getMyCommands",
+        "getMyDefaultAdministratorRights",
+        "getMyName",
+    ]  # reads only, all in one pass
+
+
+async def test_a_restart_after_a_spec_change_applies_the_new_profile(rig: Rig) -> None:
+    rig.body["spec"]["profile"] = PROFILE
+    await rig.worker.run_pass()
+    before = len(await rig.emulator.calls(5001))
+    rig.body["spec"]["profile"] = {**PROFILE, "names": [{"name": "Echo 2"}]}
+    rig.body["metadata"]["generation"] = 2
+    await restarted(rig).run_pass()
+    calls = await methods(rig, before)
+    assert calls.count("setMyName") == 1
+    assert [m for m in calls if m.startswith("set")] == ["setMyName"]
+
+
+async def test_a_failed_status_write_is_retried_within_the_convergence_target(rig: Rig) -> None:
+    await rig.worker.run_pass()
+    rig.clock.advance(400)  # a check is due: it changes status.webhook.lastCheckTime
+    real_patch = rig.kube.patch_bot_status
+
+    async def away(namespace: str, name: str, patch: Any) -> None:
+        from tgbot_operator.kube import KubeError
+
+        raise KubeError("cannot patch status: the API server did not answer")
+
+    rig.kube.patch_bot_status = away  # type: ignore[method-assign]
+    failing = rig.worker.deps.metrics.failing
+    for _ in range(10):
+        until = await rig.worker.run_pass()
+        assert until is not None
+        assert until - rig.clock.now <= timedelta(seconds=16 * 1.2)  # not the 30 s token check
+        assert failing._value.get() == 1
+        rig.clock.now = until
+    rig.kube.patch_bot_status = real_patch  # type: ignore[method-assign]
+    await rig.worker.run_pass()
+    assert failing._value.get() == 0
+    assert rig.kube.status["webhook"]["lastCheckTime"]
