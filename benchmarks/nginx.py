@@ -6,8 +6,10 @@ import os
 import pwd
 from pathlib import Path
 
+from tgbot_localdev.processes import LocalProcess
+
 from . import tools
-from .processes import Group, Proc
+from .processes import Group
 
 CONFIG = """\
 {user}daemon off;
@@ -54,7 +56,7 @@ def write_config(prefix: Path, port: int, upstream: str) -> Path:
     return conf
 
 
-def start(group: Group, prefix: Path, port: int, upstream: str) -> Proc:
+def start(group: Group, prefix: Path, port: int, upstream: str) -> LocalProcess:
     binary = tools.nginx()
     if binary is None:
         raise RuntimeError(f"nginx not found: {tools.INSTALL_HINT}")

@@ -1,43 +1,41 @@
-"""Starting and stopping the processes under test (only those we started, by pid)."""
+"""Where the benchmarks' programs are, and the processes of a setup started and stopped together.
+
+Starting and waiting are localdev's one process helper (``spawn``, ``wait_ready``): each process
+in a session of its own with its log in a file, stopped only by its own pid. :class:`Group` adds
+what a benchmark setup needs: ``benchmarks`` importable in the child, wait until it listens, and
+stop the setup's processes in reverse order.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import socket
-import subprocess
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-# The demo's and the test cluster's process handle and port picker serve the benchmarks too.
-from tgbot_localdev.controlplane import LocalProcess as Proc
-from tgbot_localdev.controlplane import free_port as free_port
+from tgbot_localdev.controlplane import free_port
+from tgbot_localdev.processes import LocalProcess, spawn, wait_ready
 
-__all__ = ["BIN", "PYTHON", "REPO", "Group", "Proc", "free_port", "start", "wait_listening"]
+# free_port is localdev's; named here too for the operator benchmarks that import it from here.
+__all__ = ["BIN", "PYTHON", "REPO", "Group", "child_env", "free_port", "listening"]
 
 PYTHON = sys.executable
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 
-
-def start(name: str, argv: Sequence[str], logdir: Path, env: dict[str, str] | None = None) -> Proc:
-    logdir.mkdir(parents=True, exist_ok=True)
-    log = logdir / f"{name}.log"
-    with log.open("ab") as out:
-        popen = subprocess.Popen(
-            list(argv),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-        )
-    return Proc(name, popen, log)
+#: How long a started server may take to accept connections.
+LISTEN_TIMEOUT = 30.0
 
 
-def _connectable(address: str | tuple[str, int]) -> bool:
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Our environment, with ``python -m benchmarks.…`` importable from any working directory."""
+    return {**os.environ, "PYTHONPATH": str(REPO), **(extra or {})}
+
+
+def listening(address: str | tuple[str, int]) -> bool:
+    """A readiness probe: ``address`` (a Unix socket path or host/port) accepts connections."""
     family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -48,36 +46,26 @@ def _connectable(address: str | tuple[str, int]) -> bool:
         return True
 
 
-def wait_listening(proc: Proc, address: str | tuple[str, int], timeout: float = 30.0) -> None:
-    """Until ``address`` (a Unix socket path or host/port) accepts connections."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.tail()}")
-        if _connectable(address):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{proc.name} does not listen on {address} after {timeout}s:\n{proc.tail()}")
-
-
 class Group:
-    """Processes started together and stopped in reverse order."""
+    """Processes started together (logs in ``logdir``) and stopped in reverse order."""
 
     def __init__(self, logdir: Path) -> None:
         self.logdir = logdir
-        self.procs: list[Proc] = []
+        self.procs: list[LocalProcess] = []
 
     def start(
         self,
         name: str,
         argv: Sequence[str],
         listen: str | tuple[str, int] | None = None,
-        env: dict[str, str] | None = None,
-    ) -> Proc:
-        proc = start(name, argv, self.logdir, env)
+        env: Mapping[str, str] | None = None,
+    ) -> LocalProcess:
+        """Start ``argv``; with ``listen``, return once it accepts connections there."""
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        proc = spawn(name, argv, self.logdir, child_env(env))
         self.procs.append(proc)
         if listen is not None:
-            wait_listening(proc, listen)
+            wait_ready(proc, lambda: listening(listen), LISTEN_TIMEOUT)
         return proc
 
     def stop(self) -> None:

@@ -19,13 +19,18 @@ def _stat_fields(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (its threads included), in seconds."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of one process (its threads included); zeros once it is gone."""
     fields = _stat_fields(pid)
     if fields is None:
-        return 0.0
+        return 0.0, 0.0
     # After the name: state(3) ppid(4) ... utime(14) stime(15) -> indexes 11 and 12 here.
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (its threads included), in seconds."""
+    return sum(cpu_times(pid))
 
 
 def children(pid: int) -> list[int]:

@@ -20,15 +20,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from . import setups, sidecar, tools
+from . import setups, tools
 from .processes import PYTHON, Group
-from .procstat import CLOCK_TICKS
-
-
-def user_system(pid: int) -> tuple[float, float]:
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+from .procstat import cpu_times
+from .sidecar_runs import load
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,8 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         with Group(work / "logs") as group:
             running = setups.start(args.setup, "trivial", group, work / "plain")
             assert running.hop is not None
-            sidecar.load(loadgen, running.url, 40, 1, 1)
-            before = user_system(running.hop.pid)
+            load(loadgen, running.url, 40, 1, 1)
+            before = cpu_times(running.hop.pid)
             perf = None
             if shutil.which("perf"):
                 perf = subprocess.Popen(
@@ -55,8 +50,8 @@ def main(argv: list[str] | None = None) -> None:
                      "--", "sleep", str(args.seconds)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
-            result = sidecar.load(loadgen, running.url, 40, args.seconds, 10**9)
-            after = user_system(running.hop.pid)
+            result = load(loadgen, running.url, 40, args.seconds, 10**9)
+            after = cpu_times(running.hop.pid)
             if perf is not None:
                 perf.wait()
         n = result["requests"]
@@ -85,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             with Group(work / "logs") as group:
                 running = setups.start(args.setup, "trivial", group, work / "profiled")
-                sidecar.load(loadgen, running.url, 40, args.seconds, 2 * 10**9)
+                load(loadgen, running.url, 40, args.seconds, 2 * 10**9)
         finally:
             setups.sidecar_argv = original
         text = io.StringIO()

@@ -6,11 +6,15 @@ sidecar, the naive forwarder; none for aiogram alone) and which is the bot.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tgbot_localdev.controlplane import free_port
+from tgbot_localdev.processes import LocalProcess
+
 from . import nginx
-from .processes import BIN, PYTHON, Group, Proc, free_port
+from .processes import BIN, PYTHON, Group
 from .updates import SECRET_TOKEN
 
 SETUPS = ("aiogram-alone", "nginx", "sidecar-unix", "sidecar-tcp", "naive-aiohttp")
@@ -22,12 +26,12 @@ class Running:
     setup: str
     upstream: str
     url: str
-    bot: Proc
-    hop: Proc | None
+    bot: LocalProcess
+    hop: LocalProcess | None
     hop_tree: bool = False  # count the hop's children (nginx workers)
 
 
-def _bot(group: Group, upstream: str, where: str, unix: bool, checks: bool) -> Proc:
+def _bot(group: Group, upstream: str, where: str, unix: bool, checks: bool) -> LocalProcess:
     argv = [PYTHON, "-m", "benchmarks.servers", upstream, "--unix" if unix else "--tcp", where]
     if upstream == "aiogram" and checks:
         # aiogram's documented setup: secret_token on the handler, ip_filter_middleware.
@@ -36,25 +40,38 @@ def _bot(group: Group, upstream: str, where: str, unix: bool, checks: bool) -> P
     return group.start(f"bot-{upstream}", argv, listen=listen)
 
 
-def sidecar_argv(port: int, token_file: Path, upstream_url: str, unix: Path | None) -> list[str]:
+def sidecar_argv(
+    port: int,
+    token_file: Path,
+    upstream_url: str,
+    unix: Path | None,
+    *,
+    host: str = "127.0.0.1",
+    allow: Sequence[str] = ("127.0.0.1/32",),
+    admin_port: int | None = None,
+    log_level: str | None = "WARNING",
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The sidecar's command line in front of ``upstream_url`` (over the Unix socket ``unix``);
+    ``log_level=None`` keeps its default (the token scan reads every line it logs)."""
     argv = [
         str(BIN / "tgbot-sidecar"),
         "--listen",
-        f"127.0.0.1:{port}",
+        f"{host}:{port}",
         "--secret-token-file",
         str(token_file),
         "--upstream",
         upstream_url,
-        "--allow-network",
-        "127.0.0.1/32",
         "--admin-listen",
-        f"127.0.0.1:{free_port()}",
-        "--log-level",
-        "WARNING",
+        f"127.0.0.1:{admin_port or free_port()}",
     ]
+    for network in allow:
+        argv += ["--allow-network", network]
+    if log_level is not None:
+        argv += ["--log-level", log_level]
     if unix is not None:
         argv += ["--upstream-unix-socket", str(unix)]
-    return argv
+    return [*argv, *extra]
 
 
 def start(setup: str, upstream: str, group: Group, workdir: Path) -> Running:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import fuzz
+from benchmarks import fuzz, fuzz_cases
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def test_fuzz_finds_nothing(tmp_path: Path):
 
 
 def test_deeply_nested_json_is_a_400_not_a_dropped_connection(tmp_path: Path):
-    result = fuzz.run(0, tmp_path, cases=(fuzz.nested_json_case(),))
+    result = fuzz.run(0, tmp_path, cases=(fuzz_cases.nested_json_case(),))
     assert result["statuses"] == {"400": 1}
     assert result["sidecar_tracebacks"] == 0, result["sidecar_log_tail"]
 

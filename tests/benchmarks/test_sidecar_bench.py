@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import sidecar, tools
+from benchmarks import sidecar, sidecar_runs, tools
 from benchmarks.loadgen import Requests
 from benchmarks.processes import Group
 from benchmarks.setups import start
@@ -37,7 +37,7 @@ def test_every_setup_forwards_without_errors(tmp_path: Path):
 def test_open_loop_keeps_its_rate(tmp_path: Path):
     with Group(tmp_path) as group:
         running = start("sidecar-unix", "trivial", group, tmp_path / "w")
-        result = sidecar.load("python", running.url, 10, 2.0, 1, rate=200)
+        result = sidecar_runs.load("python", running.url, 10, 2.0, 1, rate=200)
     assert result["mode"] == "open"
     assert result["errors"] == 0
     assert result["non_2xx"] == 0
