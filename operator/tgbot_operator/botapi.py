@@ -16,6 +16,7 @@ from typing import Any, TypeGuard
 
 import aiohttp
 
+from .ratelimit import RateLimiter
 from .redaction import redact
 from .telegram import (
     BadRequest,
@@ -47,7 +48,11 @@ class BotApiClient:
         *,
         timeout: float = 30.0,
         observer: CallObserver | None = None,
+        limiter: RateLimiter | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
+        self._limiter = limiter
+        self._on_wait = on_wait
         self._session = session
         self._base = f"{server.rstrip('/')}/bot{token}/"
         self._token = token
@@ -84,6 +89,10 @@ class BotApiClient:
         return await self._call(method, params)
 
     async def _call(self, method: str, params: Mapping[str, Any], *, certificate: bytes | None = None) -> Any:
+        if self._limiter is not None:
+            waited = await self._limiter.acquire()  # --bot-api-rate-limit: this server's pace
+            if waited and self._on_wait is not None:
+                self._on_wait(waited)
         started = time.monotonic()
         outcome = "ok"
         try:

@@ -15,9 +15,10 @@ from .botapi import BotApiClient
 from .kube import KubeApi
 from .metrics import Metrics
 from .observation import Problem, Timing
+from .ratelimit import RateLimiter
 from .record import EventType
 from .redaction import SecretRegistry
-from .servers import AllowedServers, shown_server
+from .servers import AllowedServers, normalise, shown_server
 from .settings import OperatorSettings
 from .telegram import ServerNotAllowed
 from .webhook_secret import generate_identity_key, generate_secret_token, generate_self_signed
@@ -45,6 +46,8 @@ class Deps:
     make_secret_token: Callable[[], str] = generate_secret_token
     make_certificate: Callable[[str, datetime, timedelta], tuple[bytes, bytes]] = generate_self_signed
     make_identity_key: Callable[[], bytes] = generate_identity_key
+    #: ``--bot-api-rate-limit``: one limiter per Bot API server, shared by all its bots.
+    rate_limiters: dict[str, RateLimiter] = field(default_factory=dict)
 
     @property
     def timing(self) -> Timing:
@@ -85,4 +88,18 @@ class Deps:
             token,
             timeout=self.settings.telegram_timeout,
             observer=self.metrics.observe_call,
+            limiter=self.rate_limiter(server),
+            on_wait=self.metrics.rate_limit_wait.inc,
         )
+
+    def rate_limiter(self, server: str) -> RateLimiter | None:
+        """The limiter of ``server`` (None without ``--bot-api-rate-limit``); the same for every
+        spelling of one server (normalised as the allow-list compares them)."""
+        rate = self.settings.bot_api_rate_limit
+        if rate is None:
+            return None
+        key = normalise(server)
+        limiter = self.rate_limiters.get(key)
+        if limiter is None:
+            limiter = self.rate_limiters[key] = RateLimiter(rate)
+        return limiter

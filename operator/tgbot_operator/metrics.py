@@ -27,6 +27,11 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
             registry=self.registry,
         )
+        self.rate_limit_wait = Counter(
+            "tgbot_operator_telegram_rate_limit_wait_seconds",
+            "Seconds Bot API calls waited for --bot-api-rate-limit (all servers).",
+            registry=self.registry,
+        )
         self.bots = Gauge(
             "tgbot_operator_bots", "TelegramBots handled by this operator process.", registry=self.registry
         )

@@ -63,6 +63,12 @@ class OperatorSettings(BaseSettings):
     deletion_timeout: Duration = Field(default=300.0, description="give up deleteWebhook after")
     unauthorized_retry_interval: Duration = Field(default=600.0, description="retry a rejected token after")
     telegram_timeout: Duration = Field(default=30.0, gt=0, description="timeout of one Bot API call")
+    bot_api_rate_limit: Annotated[float | None, Metavar("N")] = Field(
+        default=None,
+        gt=0,
+        description="at most N requests per second to each Bot API server, shared by all its bots "
+        "(for self-hosted servers); default: no limit",
+    )
     self_signed_validity: Duration = Field(
         default=365 * 86400.0, gt=0, description="validity of self-signed certificates"
     )

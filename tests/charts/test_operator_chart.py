@@ -125,6 +125,7 @@ def test_every_option_reaches_the_operator_cli(helm: Helm) -> None:
             "deletionTimeout": "10m",
             "unauthorizedRetryInterval": "15m",
             "telegramTimeout": "20s",
+            "botApiRateLimit": 25,
             "livenessPort": 8081,
             "metricsPort": 9091,
         },
@@ -144,9 +145,16 @@ def test_every_option_reaches_the_operator_cli(helm: Helm) -> None:
     assert settings.deletion_timeout == 600
     assert settings.unauthorized_retry_interval == 900
     assert settings.telegram_timeout == 20
+    assert settings.bot_api_rate_limit == 25
     assert settings.liveness_listen == "0.0.0.0:8081"
     assert settings.metrics_listen == "0.0.0.0:9091"
     assert settings.peering == "bots"
+
+
+def test_a_fractional_bot_api_rate_limit_reaches_the_operator(helm: Helm) -> None:
+    args = operator_args(render(helm, {"operator": {"botApiRateLimit": 0.5}}))
+    assert "--bot-api-rate-limit=0.5" in args
+    assert settings_from_args(args).bot_api_rate_limit == 0.5
 
 
 def test_extra_args_and_env_come_last(helm: Helm) -> None:
@@ -396,6 +404,8 @@ def test_crd_can_be_left_out(helm: Helm) -> None:
         ({"operator": {"allowBotApiServers": ["https://user:pw@bots.example.com"]}}, "allowBotApiServers"),
         ({"operator": {"allowBotApiServers": ["https://bots.example.com/?x=1"]}}, "allowBotApiServers"),
         ({"secretsPolicy": {"enabled": "yes"}}, "secretsPolicy"),
+        ({"operator": {"botApiRateLimit": 0}}, "botApiRateLimit"),
+        ({"operator": {"botApiRateLimit": "fast"}}, "botApiRateLimit"),
     ],
 )
 def test_schema_rejects_bad_values(any_helm: Helm, values: dict[str, Any], message: str) -> None:
