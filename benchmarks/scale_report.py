@@ -1,0 +1,188 @@
+"""The scale run's table: one row per figure, issue 15's target beside it, one column per size,
+each cell the figure and PASS or MISS where a target applies at that size.
+
+Which targets apply where: up to 1,000 bots the 1,000-bot targets (p50, p99, all Ready 30 s after
+the last create, RSS 150 MB); above 1,000 the 10,000-bot ones (all Ready 10 minutes after the
+first create, RSS 600 MB). Steady state, token pickup, restart and spread targets hold at every size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import report
+
+R = Mapping[str, Any]
+LARGE = 1000  # above this, the 10,000-bot targets
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    target: str
+    value: Callable[[R], str]
+    meets: Callable[[R], bool | None] = lambda r: None  # None: no target at this size
+
+
+def _calls(d: Mapping[str, float]) -> str:
+    return " ".join(f"{k}={v:g}" for k, v in d.items()) or "none"
+
+
+def _num(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _small(r: R) -> bool:
+    return int(r["bots"]) <= LARGE
+
+
+def _at_most(limit: float, x: float | None) -> bool:
+    return x is not None and x <= limit
+
+
+def _pickup_max(r: R) -> float | None:
+    values = r["token_pickup_s"]
+    return None if not values or None in values else max(values)
+
+
+def _ready_text(r: R, seconds: float | None) -> str:
+    return _num(seconds) if seconds is not None else f"NO ({r['ready']}/{r['bots']} Ready)"
+
+
+def _spread_text(s: R) -> str:
+    return f"{s['max_per_second']} (even {s['even_per_second']:g}, {s['calls']} checks)"
+
+
+def _spread_meets(s: R) -> bool | None:
+    return None if not s["calls"] else s["max_per_second"] <= s["bound_per_second"]
+
+
+FIGURES = [
+    Figure("creates s (parallel kubectl)", "-", lambda r: _num(r["apply_seconds"])),
+    Figure(
+        "apply->Ready p50 s", "<= 5 (<= 1k bots)", lambda r: _num(r["apply_to_ready_s"]["p50"]),
+        lambda r: _at_most(5, r["apply_to_ready_s"]["p50"]) if _small(r) else None,
+    ),
+    Figure(
+        "apply->Ready p99 s", "<= 15 (<= 1k bots)", lambda r: _num(r["apply_to_ready_s"]["p99"]),
+        lambda r: _at_most(15, r["apply_to_ready_s"]["p99"]) if _small(r) else None,
+    ),
+    Figure(
+        "all Ready, s after the last create", "<= 30 (<= 1k bots)",
+        lambda r: _ready_text(r, r["all_ready_after_last_create_s"]),
+        lambda r: _at_most(30, r["all_ready_after_last_create_s"]) if _small(r) else None,
+    ),
+    Figure(
+        "all Ready, s after the first create", "<= 600 (> 1k bots)",
+        lambda r: _ready_text(r, r["all_ready_seconds"]),
+        lambda r: None if _small(r) else _at_most(600, r["all_ready_seconds"]),
+    ),
+    Figure(
+        "operator RSS MB: peak (idle)", "<= 150 (<= 1k), <= 600 (> 1k)",
+        lambda r: f"{r['operator_rss_mb']['peak']:.0f} ({r['operator_rss_mb']['idle']:.0f})",
+        lambda r: r["operator_rss_mb"]["peak"] <= (150 if _small(r) else 600),
+    ),
+    Figure("per bot: RSS KB (peak - idle)", "flat", lambda r: f"{r['per_bot']['rss_kb']:g}"),
+    Figure("per bot: CPU ms, registration", "flat", lambda r: f"{r['per_bot']['cpu_ms_registration']:g}"),
+    Figure(
+        "per bot: API requests, registration", "flat",
+        lambda r: f"{r['per_bot']['api_requests_registration']:g}",
+    ),
+    Figure("  of which", "-", lambda r: _calls(r["apiserver_registration_per_bot"])),
+    Figure("per bot: Bot API calls, registration", "-", lambda r: _calls(r["calls_per_bot_registration"])),
+    Figure(
+        "API-server answers 429/5xx/409", "no 429/5xx", lambda r: _calls(r["apiserver_errors"]),
+        lambda r: not any(k.startswith(("429", "5")) for k in r["apiserver_errors"]),
+    ),
+    Figure(
+        "steady: API requests/bot/check interval, beyond watches", "<= 1",
+        lambda r: f"{r['per_bot']['api_requests_steady_per_interval']:g}",
+        lambda r: r["per_bot"]["api_requests_steady_per_interval"] <= 1,
+    ),
+    Figure("  of which", "-", lambda r: _calls(r["steady"]["apiserver_requests_per_bot_per_interval"])),
+    Figure(
+        "steady: watch requests/check interval (all bots)", "-",
+        lambda r: _calls(r["steady"]["watch_requests_per_interval"]),
+    ),
+    Figure(
+        "steady: CPU ms/bot/check interval", "flat",
+        lambda r: f"{r['per_bot']['cpu_ms_steady_per_interval']:g}",
+    ),
+    Figure(
+        "steady: Bot API calls/bot/check interval", "-",
+        lambda r: _calls(r["steady"]["calls_per_bot_per_interval"]),
+    ),
+    Figure(
+        "steady: getWebhookInfo max/s (even N/interval)", "<= 3 x ceil(N/interval)",
+        lambda r: _spread_text(r["steady"]["checks"]), lambda r: _spread_meets(r["steady"]["checks"]),
+    ),
+    Figure(
+        "changed token picked up, s (slowest)", "<= 30",
+        lambda r: _num(_pickup_max(r)) if r["token_pickup_s"] else "-",
+        lambda r: _at_most(30, _pickup_max(r)) if r["token_pickup_s"] else None,
+    ),
+    Figure(
+        "restart: getWebhookInfo/bot, max (mean)", "<= 1",
+        lambda r: f"{r['restart']['checks_per_bot_max']} ({r['restart']['checks_per_bot_mean']:g})",
+        lambda r: r["restart"]["checks_per_bot_max"] <= 1,
+    ),
+    Figure(
+        "restart: bots checked, s to first/last check", "-",
+        lambda r: f"{r['restart']['bots_checked']}/{r['bots']}, {_num(r['restart']['first_check_after_s'])}"
+        f"/{_num(r['restart']['last_check_after_s'])}",
+    ),
+    Figure(
+        "restart: getWebhookInfo max/s (even N/interval)", "<= 3 x ceil(N/interval)",
+        lambda r: _spread_text(r["restart"]["spread"]), lambda r: _spread_meets(r["restart"]["spread"]),
+    ),
+    Figure(
+        "restart: set*/delete* calls", "0", lambda r: _calls(r["restart"]["changing_calls"]),
+        lambda r: not r["restart"]["changing_calls"],
+    ),
+    Figure("restart: Bot API calls/bot", "-", lambda r: _calls(r["calls_per_bot_restart"])),
+    Figure("restart: CPU ms/bot", "-", lambda r: f"{r['restart']['cpu_ms_per_bot']:g}"),
+    Figure(
+        "Ready after the restart", "all", lambda r: f"{r['ready_after_restart']}/{r['bots']}",
+        lambda r: r["ready_after_restart"] == r["bots"],
+    ),
+    Figure(
+        "token scan leaks", "0", lambda r: str(r["token_scan_leaks"]), lambda r: r["token_scan_leaks"] == 0
+    ),
+]  # fmt: skip
+
+
+def verdicts(r: R) -> dict[str, bool]:
+    """Each figure with a target at this size: met or not."""
+    return {f.label: met for f in FIGURES if (met := f.meets(r)) is not None}
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for figure in FIGURES:
+        cells = []
+        for r in results:
+            met = figure.meets(r)
+            cells.append(figure.value(r) + ("" if met is None else " PASS" if met else " MISS"))
+        rows.append([figure.label, figure.target, *cells])
+    headers = ["figure", "target (issue 15)", *[f"{r['bots']} bots" for r in results]]
+    lines = [report.table(headers, rows)]
+    for r in results:
+        judged = verdicts(r)
+        missed = [label for label, met in judged.items() if not met]
+        lines.append(
+            f"{r['bots']} bots: {len(judged) - len(missed)} of {len(judged)} targets met"
+            + (f"; missed: {', '.join(missed)}" if missed else "")
+        )
+    first = results[0] if results else None
+    if first is not None:
+        settings = (
+            f"check interval {first['check_interval_s']:g}s",
+            f"token check {first['token_check_interval_s']:g}s",
+            f"steady window {first['steady_seconds']:g}s",
+            f"profile {'yes' if first['profile'] else 'no'}",
+            f"operator {first['operator_source']} {' '.join(first['operator_args'])}".rstrip(),
+        )
+        lines.append(", ".join(settings))
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""Watching a run from outside the operator: when each TelegramBot was first seen and first Ready
+(``kubectl get -w``), and the operator's own Telegram call counter (its /metrics) to tell when it
+has gone quiet."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import time
+import urllib.request
+from typing import Any
+
+from .stack import Stack
+
+
+class ReadyWatch:
+    """``kubectl get tgbot -w``: when each bot was first seen and first Ready (monotonic clock)."""
+
+    def __init__(self, s: Stack) -> None:
+        self.stack = s
+        self.added: dict[str, float] = {}
+        self.ready: dict[str, float] = {}
+        self.process: asyncio.subprocess.Process | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            "kubectl", "get", "tgbot", "-n", self.stack.namespace, "-w", "--output-watch-events",
+            "-o", "json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env=self.stack.env, limit=16 << 20,
+        )  # fmt: skip
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        decoder = json.JSONDecoder()
+        buffer = ""
+        while chunk := await self.process.stdout.read(1 << 16):
+            buffer += chunk.decode()
+            while True:
+                buffer = buffer.lstrip()
+                try:
+                    event, end = decoder.raw_decode(buffer)
+                except ValueError:
+                    break
+                buffer = buffer[end:]
+                self._event(event)
+
+    def _event(self, event: dict[str, Any]) -> None:
+        now = time.monotonic()
+        obj = event.get("object") or {}
+        name = (obj.get("metadata") or {}).get("name")
+        if not name:
+            return
+        self.added.setdefault(name, now)
+        for c in (obj.get("status") or {}).get("conditions") or []:
+            if c.get("type") == "Ready" and c.get("status") == "True":
+                self.ready.setdefault(name, now)
+
+    def latencies(self) -> list[float]:
+        """Per bot, first seen -> first Ready, sorted."""
+        return sorted(self.ready[k] - self.added[k] for k in self.ready if k in self.added)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+        if self.task is not None:
+            self.task.cancel()
+
+
+def operator_calls(port: int) -> dict[str, float]:
+    """tgbot_operator_telegram_calls_total by method, from the operator's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    calls: dict[str, float] = collections.defaultdict(float)
+    for line in text.splitlines():
+        if line.startswith("tgbot_operator_telegram_calls_total{"):
+            labels, _, value = line.rpartition(" ")
+            method = labels.split('method="', 1)[1].split('"', 1)[0]
+            calls[method] += float(value)
+    return dict(calls)
+
+
+async def quiet(port: int, seconds: float, timeout: float, but: str | None = None) -> None:
+    """Until the operator made no Telegram call (but the method ``but``) for ``seconds``, or
+    ``timeout``. ``but="getWebhookInfo"``: the periodic checks go on, with a short check interval
+    there is never a quiet second; the look after a setWebhook comes in the same pass."""
+
+    def calls() -> dict[str, float]:
+        return {method: n for method, n in operator_calls(port).items() if method != but}
+
+    last, since, deadline = calls(), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        now = calls()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= seconds:
+            break
+
+
+async def checked_all(port: int, bots: int, settle: float, timeout: float) -> bool:
+    """Until the operator (a fresh process: its counter starts at 0) has made ``bots``
+    getWebhookInfo calls, then ``settle`` seconds more (for what follows a check); False on
+    ``timeout``. Every bot checks once after a restart, at once or spread over the interval."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if operator_calls(port).get("getWebhookInfo", 0) >= bots:
+            await asyncio.sleep(min(settle, max(0.0, deadline - time.monotonic())))
+            return True
+        await asyncio.sleep(1.0)
+    return False
