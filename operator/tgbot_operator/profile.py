@@ -32,6 +32,7 @@ from .profile_plan import (
     MAX_MESSAGE,
     ItemProblem,
     ItemState,
+    ProblemReason,
     ProfileMemory,
     Read,
     Reset,
@@ -145,7 +146,7 @@ async def _perform(
         _problem(
             st,
             ItemProblem(
-                "RateLimited",
+                ProblemReason.RATE_LIMITED,
                 f"{method} ({item.describe()}): Telegram asks to wait {exc.seconds:g}s, "
                 f"until {rfc3339(until)}",
             ),
@@ -158,7 +159,7 @@ async def _perform(
         _problem(
             st,
             ItemProblem(
-                "Rejected",
+                ProblemReason.REJECTED,
                 f"{method} ({item.describe()}) rejected: {redact(exc.description)}"[:MAX_MESSAGE],
                 value,
             ),
@@ -171,13 +172,13 @@ async def _perform(
         st.not_before = clock() + timedelta(seconds=delay)
         st.live = None if isinstance(step, Read) else st.live
         message = f"{method} ({item.describe()}) failed: {redact(str(exc))}"[:MAX_MESSAGE]
-        _problem(st, ItemProblem("Failing", message), outcome)
+        _problem(st, ItemProblem(ProblemReason.FAILING, message), outcome)
         return True
     # Success.
     st.failures, st.not_before = 0, None
     if st.problem is not None and not isinstance(step, Read):
         st.problem = None
-    elif st.problem is not None and st.problem.reason != "Rejected":
+    elif st.problem is not None and st.problem.reason is not ProblemReason.REJECTED:
         st.problem = None  # a read works again; a rejection stays until a write succeeds
     if isinstance(step, Write):
         st.live, st.read_at = after_write(item, step.value, st.live), clock()
@@ -202,8 +203,5 @@ def _problem(st: ItemState, problem: ItemProblem, outcome: Outcome) -> None:
     """Record it; an Event only when the kind of trouble changes (not at every retry)."""
     before = st.problem
     st.problem = problem
-    if before is None or before.reason != problem.reason:
-        reason = {"RateLimited": "ProfileRateLimited", "Rejected": "ProfileRejected"}.get(
-            problem.reason, "ProfileCallFailed"
-        )
-        outcome.events.append(("Warning", reason, problem.message))
+    if before is None or before.reason is not problem.reason:
+        outcome.events.append(("Warning", problem.reason.event_reason, problem.message))

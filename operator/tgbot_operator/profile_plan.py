@@ -8,10 +8,11 @@ spec no longer declares is reset; anything else is never touched.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from . import names
 from .conditions import Condition, parse_time, rfc3339
@@ -22,7 +23,24 @@ MAX_MESSAGE = 300
 
 # --- memory and plan --------------------------------------------------------------------------
 
-ProblemReason = Literal["RateLimited", "Rejected", "Failing"]
+
+class ProblemReason(enum.StrEnum):
+    """Why an item is not as declared; the value is the ProfileApplied condition's reason."""
+
+    RATE_LIMITED = "RateLimited"  # flood control: the item waits for retry_after
+    REJECTED = "Rejected"  # Telegram refused the value: retried later, or at once with a new value
+    FAILING = "Failing"  # anything else: backoff
+
+    @property
+    def event_reason(self) -> str:
+        """The Warning Event posted when an item gets into this kind of trouble."""
+        match self:
+            case ProblemReason.RATE_LIMITED:
+                return "ProfileRateLimited"
+            case ProblemReason.REJECTED:
+                return "ProfileRejected"
+            case ProblemReason.FAILING:
+                return "ProfileCallFailed"
 
 
 @dataclass(frozen=True)
@@ -92,7 +110,7 @@ def plan(
         problem = st.problem
         retry_now = (
             problem is not None
-            and problem.reason == "Rejected"
+            and problem.reason is ProblemReason.REJECTED
             and problem.value is not None
             and problem.value != value
         )
@@ -147,10 +165,10 @@ def condition(wanted: Mapping[Item, Value], mem: ProfileMemory, declared: bool) 
         for item, st in sorted(mem.items.items())
         if st.problem is not None and (item in wanted or item in mem.applied)
     ]
-    for reason in ("Rejected", "RateLimited"):
-        found = [p.message for p in problems if p.reason == reason]
+    for reason in (ProblemReason.REJECTED, ProblemReason.RATE_LIMITED):
+        found = [p.message for p in problems if p.reason is reason]
         if found:
-            return Condition(names.PROFILE_APPLIED, "False", reason, _join(found))
+            return Condition(names.PROFILE_APPLIED, "False", str(reason), _join(found))
     if in_sync(wanted, mem):
         count = len(wanted)
         return Condition(
