@@ -74,8 +74,11 @@ async def reconcile(
     interval: timedelta,
     generation: int | None,
     redact: Callable[[str], str] = lambda text: text,
+    read_due: timedelta | None = None,
+    read_by: timedelta | None = None,
 ) -> Outcome:
-    """Read, write and reset until the plan is empty (or the pass's call budget is spent)."""
+    """Read, write and reset until the plan is empty (or the pass's call budget is spent);
+    ``read_due``/``read_by``: when items are read back (``profile_plan.plan``)."""
     outcome = Outcome()
     now = clock()
     # Forget what is neither declared nor to be reset (a removed entry that never got applied).
@@ -84,7 +87,7 @@ async def reconcile(
     for method in [m for m, until in mem.method_waits.items() if until <= now]:
         del mem.method_waits[method]
     for _ in range(4):  # read, then write what differs, then nothing; a spare round
-        steps, until = plan(wanted, mem, clock(), interval)
+        steps, until = plan(wanted, mem, clock(), interval, read_due=read_due, read_by=read_by)
         outcome.until = until
         if not steps:
             break

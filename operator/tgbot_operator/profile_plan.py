@@ -9,7 +9,7 @@ spec no longer declares is reset; anything else is never touched.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +19,10 @@ from .conditions import Condition, parse_time, rfc3339
 from .profile_items import Item, Value, after_write, reset_call, same, write_call
 
 MAX_MESSAGE = 300
+#: The worker's reads of the profile, as fractions of the check interval: along with a webhook
+#: check once the last read is half an interval old; on their own once it is 1.5 intervals old
+#: (the webhook checks are backing off).
+ALONG_WITH_CHECKS = (0.5, 1.5)
 
 
 # --- memory and plan --------------------------------------------------------------------------
@@ -99,9 +103,22 @@ Step = Read | Write | Reset
 
 
 def plan(
-    wanted: Mapping[Item, Value], mem: ProfileMemory, now: datetime, interval: timedelta
+    wanted: Mapping[Item, Value],
+    mem: ProfileMemory,
+    now: datetime,
+    interval: timedelta,
+    *,
+    read_due: timedelta | None = None,
+    read_by: timedelta | None = None,
 ) -> tuple[list[Step], datetime | None]:
-    """The calls due now (at most one per item) and when the next one is due otherwise."""
+    """The calls due now (at most one per item) and when the next one is due otherwise.
+
+    Items are read back when their last read is ``read_due`` old, and a pass is due when one is
+    ``read_by`` old (both default to ``interval``). The worker reads them along with its webhook
+    check (``read_due`` half an interval then, :data:`ALONG_WITH_CHECKS`): one status write per
+    interval, not two.
+    """
+    due, by = read_due or interval, read_by or interval
     steps: list[Step] = []
     deadlines: list[datetime] = []
     for item in sorted(wanted):
@@ -117,7 +134,7 @@ def plan(
         if st.not_before is not None and now < st.not_before and not retry_now:
             deadlines.append(st.not_before)
             continue
-        if st.live is None or st.read_at is None or st.read_at + interval <= now:
+        if st.live is None or st.read_at is None or st.read_at + due <= now:
             steps.append(Read(item, value))
         elif not same(item, value, st.live):
             wait = mem.method_waits.get(write_call(item, value)[0])
@@ -127,7 +144,7 @@ def plan(
                 # Drift: Telegram no longer has what was written; a spec change is no repair.
                 steps.append(Write(item, value, repair=st.written is not None and st.written == value))
         else:
-            deadlines.append(st.read_at + interval)
+            deadlines.append(st.read_at + by)
     for item in sorted(mem.applied - set(wanted)):
         st = mem.items.get(item) or ItemState()
         wait = mem.method_waits.get(reset_call(item)[0])
@@ -234,18 +251,19 @@ def resume(
     generation: int | None,
     now: datetime,
     interval: timedelta,
-    uniform: Callable[[float, float], float],
 ) -> None:
     """After an operator restart: a profile that status says was applied for this generation is
-    taken as live, and read back at one random moment of the interval (all items together, one
-    status write), not all bots at once; no setter unless that read shows drift. A spec changed
+    taken as live, and read back along with the first webhook check, at a random moment of the
+    interval (all items together, one status write), not all bots at once; no setter unless that
+    read shows drift. A spec changed
     meanwhile (another generation) is read and applied at once, as on any change."""
     if not mem.from_status:
         return
     mem.from_status = False
     if mem.applied_generation is None or mem.applied_generation != generation:
         return
-    read_at = now - interval * uniform(0.0, 1.0)
+    # Read back along with the first webhook check (itself at a random moment of the interval).
+    read_at = now - interval * ALONG_WITH_CHECKS[0]
     for item, value in wanted.items():
         st = mem.state(item)
         if st.live is None:

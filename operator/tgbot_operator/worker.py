@@ -33,6 +33,7 @@ from .observe import BotRef, observe
 from .reconcile import adopt_status_identity, decide
 from .record import (
     MAX_BACKOFF,
+    Looked,
     Recorded,
     Registered,
     clear_observe_failure,
@@ -136,6 +137,7 @@ class BotWorker:
         when to look again."""
         obs: Observation | None = None
         until: datetime | None = None
+        checked = False
         try:
             for _ in range(MAX_STEPS_PER_PASS):
                 if self.stopped:
@@ -151,6 +153,7 @@ class BotWorker:
                 token = obs.token if isinstance(obs.token, str) else ""
                 self.logger.debug("Action %s", redact(repr(step), token))
                 outcome = await execute(self.deps, self.bot, step, obs, self._secret_view)
+                checked = checked or isinstance(outcome, Looked)
                 recorded = self._record(record(self.memory, step, outcome, **self._record_args(obs)))
                 self.deps.metrics.reconciles.labels(action=step.kind, outcome=recorded.metric).inc()
                 if isinstance(outcome, Registered):
@@ -165,7 +168,7 @@ class BotWorker:
             self._observe_failed(LocalFailure.INTERNAL, "unexpected error: see the operator log")
             until = self.memory.not_before
         if obs is not None and not self.stopped:
-            profile_until = await self._profile_pass(obs)
+            profile_until = await self._profile_pass(obs, checked)
             if profile_until is not None:
                 until = profile_until if until is None else min(until, profile_until)
             if not await self.write_status(obs):
@@ -210,8 +213,9 @@ class BotWorker:
             self.logger.log(level, "%s", line)
         return recorded
 
-    async def _profile_pass(self, obs: Observation) -> datetime | None:
-        """spec.profile, beside the webhook: its failures (a 429 on setMyName...) stay its own."""
+    async def _profile_pass(self, obs: Observation, checked: bool) -> datetime | None:
+        """spec.profile, beside the webhook: its failures (a 429 on setMyName...) stay its own.
+        ``checked``: this pass looked at the webhook (getWebhookInfo)."""
         spec, token, mem = obs.spec, obs.token, self.memory
         if not isinstance(spec, TelegramBotSpec) or not isinstance(token, str):
             return None
@@ -220,11 +224,11 @@ class BotWorker:
         wanted = profile_items.desired(spec.profile)
         if not wanted and not mem.profile.applied:
             return None  # nothing declared, nothing to reset: no profile call at all
-        now, interval = self.deps.clock(), self.deps.timing.check_interval
-        uniform = self.deps.rng.uniform
+        interval = self.deps.timing.check_interval
         profile_plan.resume(
-            wanted, mem.profile, generation=obs.generation, now=now, interval=interval, uniform=uniform
+            wanted, mem.profile, generation=obs.generation, now=self.deps.clock(), interval=interval
         )
+        along, alone = profile_plan.ALONG_WITH_CHECKS
         try:
             api = self.deps.bot_api(obs.server, token)
             outcome = await profile.reconcile(
@@ -232,9 +236,12 @@ class BotWorker:
                 mem.profile,
                 call=api.call,
                 clock=self.deps.clock,
-                interval=self.deps.timing.check_interval,
+                interval=interval,
                 generation=obs.generation,
                 redact=lambda text: redact(text, token),
+                # Read back with this pass's webhook check: one status write for both.
+                read_due=interval * (along if checked else alone),
+                read_by=interval * alone,
             )
         except Exception:
             self.logger.exception("Unexpected error while applying spec.profile (will retry)")

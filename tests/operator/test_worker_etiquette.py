@@ -8,6 +8,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from tgbot_operator.worker import BotWorker
 
 from .conftest import Rig
@@ -143,3 +145,38 @@ async def test_a_failed_status_write_is_retried_within_the_convergence_target(ri
     await rig.worker.run_pass()
     assert failing._value.get() == 0
     assert rig.kube.status["webhook"]["lastCheckTime"]
+
+
+async def steady_patches(rig: Rig, intervals: int) -> tuple[int, int]:
+    """Status patches and Bot API calls over ``intervals`` check intervals of a settled bot."""
+    await rig.worker.run_pass()
+    patches, calls = rig.kube.status_patches, len(await rig.emulator.calls(5001))
+    end = rig.clock.now + timedelta(seconds=300 * intervals)
+    while rig.clock.now < end:
+        until = await rig.worker.run_pass()
+        assert until is not None
+        rig.clock.now = max(until, rig.clock.now + timedelta(seconds=1))
+    return rig.kube.status_patches - patches, len(await rig.emulator.calls(5001)) - calls
+
+
+async def test_the_profile_is_read_back_with_the_webhook_check_one_status_write_per_interval(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.body["spec"]["profile"] = PROFILE
+    patches, calls = await steady_patches(rig, 20)
+    # 20 checks (+-10 %) and their status writes, the 4 profile reads riding along.
+    assert 17 <= patches <= 24, patches
+    assert calls <= 5 * patches
+    assert calls >= 5 * 17
+
+
+async def test_profile_reads_on_their_own_schedule_cost_a_second_write_per_interval(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tgbot_operator import profile_plan
+
+    # What it was before the reads rode along: every interval, whenever the check came.
+    monkeypatch.setattr(profile_plan, "ALONG_WITH_CHECKS", (1.0, 1.0))
+    rig.body["spec"]["profile"] = PROFILE
+    patches, _ = await steady_patches(rig, 20)
+    assert patches >= 30, patches
