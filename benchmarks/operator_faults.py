@@ -1,7 +1,10 @@
-"""Operator faults: the operator SIGKILLed mid-registration, the API server restarted, the emulator
-answering 429, 5xx and dropped connections in bursts - then every TelegramBot must be Ready with
-the right webhook, registered no more often than the retries need, and deleted bots must leave
-no webhook behind. Ends with the token scan over logs, Events and status.
+"""Operator faults: the operator SIGKILLed mid-registration, the emulator answering 429, 5xx and
+dropped connections in bursts; then outages (``operator_outages``): the API server stopped and
+started right after a batch of creates, the Bot API down (502), a flood wait (429 with
+retry_after) - with the time each takes to converge beside issue 15's targets. Then every
+TelegramBot must be Ready with the right webhook, registered no more often than the retries
+need, and deleted bots must leave no webhook behind. Ends with the token scan over logs, Events
+and status.
 
 Every successful setWebhook after a bot's first is classified: ``after_kill`` when the previous
 one succeeded before the SIGKILL and this one after it (the kill may have beaten the write of
@@ -31,7 +34,8 @@ from tgbot_emulator import EmulatorClient
 from tgbot_localdev.controlplane import ControlPlane, find_assets
 from tgbot_localdev.processes import ProcessGroup
 
-from . import report, tokenscan
+from . import operator_outages, report, tokenscan
+from .operator_outages import verdict
 from .stack import FAST_OPERATOR, Stack, bot_manifest, env_from_os, is_ready, new_token, token_secret, until
 
 FIRST_BOT_ID = 800_000_000
@@ -65,25 +69,22 @@ async def plane_or_env(
         await asyncio.to_thread(plane.stop)
 
 
-async def restart_apiserver(s: Stack, plane: ControlPlane) -> float:
-    """Stop kube-apiserver and start it again with the same arguments (same port and certificates)."""
-    started = time.monotonic()
-    old = next(p for p in plane._processes if p.name == "kube-apiserver")
-    argv = [str(a) for a in old.popen.args][1:]  # type: ignore[union-attr]
-    await asyncio.to_thread(old.stop)
-    plane._processes.remove(old)
-    await asyncio.sleep(2.0)  # the operator's watches break and retry meanwhile
-    plane._spawn("kube-apiserver", argv)
-
-    async def ready() -> bool:
-        return "ok" in await s.kubectl("get", "--raw", "/readyz", check=False, timeout=10)
-
-    await until("kube-apiserver back", ready, bool, timeout=120)
-    return time.monotonic() - started
+def _pairs(s: Stack, ids: list[int], tokens: dict[int, str], urls: dict[int, str]) -> list[dict[str, Any]]:
+    docs = []
+    for i in ids:
+        tokens[i] = new_token(i)
+        urls[i] = f"http://127.0.0.1:{20000 + i % 40000}/webhook/{i}"
+        docs += [token_secret(f"t{i}", tokens[i]), bot_manifest(f"b{i}", s.emulator_url, f"t{i}", urls[i])]
+    return docs
 
 
 async def run(
-    env: dict[str, str] | None, workdir: Path, bots: int = 50, restart_api: bool = True
+    env: dict[str, str] | None,
+    workdir: Path,
+    bots: int = 50,
+    restart_api: bool = True,
+    apiserver_outage_s: float = 15.0,
+    botapi_outage_s: float = 20.0,
 ) -> dict[str, Any]:
     started = time.time()
     async with plane_or_env(env, workdir) as (kenv, plane):
@@ -91,51 +92,59 @@ async def run(
         s = Stack(kenv, workdir, f"faults-{secrets.token_hex(2)}", group)
         await s.setup()
         tokens: dict[int, str] = {}
+        urls: dict[int, str] = {}
         secret_tokens: list[str] = []  # the webhooks' secret tokens, scanned for like the bot tokens
         timeline: list[str] = []
+        outages: dict[str, Any] = {}
         killed_at: float | None = None
         try:
             await s.start_emulator("--no-setwebhook-rate-limit")
             await s.start_operator(*FAST_OPERATOR)
             ids = [FIRST_BOT_ID + i for i in range(bots)]
-            urls = {i: f"http://127.0.0.1:{20000 + i % 40000}/webhook/{i}" for i in ids}
             async with EmulatorClient(s.emulator_url) as client:
+                docs = _pairs(s, ids, tokens, urls)
                 for i in ids:
-                    tokens[i] = new_token(i)
                     await client.add_bot(tokens[i], f"fault_{i}_bot")
                 burst = max(3, bots // 3)
                 await client.add_fault("429", count=burst, method="setWebhook", retry_after=1)
                 await client.add_fault("502", count=burst, method="setWebhook")
                 await client.add_fault("500", count=burst, method="getMe")
                 await client.add_fault("drop", count=max(2, bots // 10), method="getWebhookInfo")
-                docs = []
-                for i in ids:
-                    docs += [
-                        token_secret(f"t{i}", tokens[i]),
-                        bot_manifest(f"b{i}", s.emulator_url, f"t{i}", urls[i]),
-                    ]
                 t0 = time.monotonic()
+
+                def mark(text: str) -> None:
+                    timeline.append(f"{time.monotonic() - t0:.1f}s {text}")
+
                 await s.apply(*docs, verb="create")
                 await asyncio.sleep(1.5)
                 await s.kill_operator()
                 killed_at = time.time()
-                timeline.append(f"{time.monotonic() - t0:.1f}s operator SIGKILLed mid-registration")
+                mark("operator SIGKILLed mid-registration")
                 await s.start_operator()
-                if restart_api and plane is not None:
-                    await asyncio.sleep(2.0)
-                    took = await restart_apiserver(s, plane)
-                    timeline.append(
-                        f"{time.monotonic() - t0:.1f}s kube-apiserver restarted ({took:.1f}s down)"
-                    )
                 await client.add_fault("502", count=burst)  # a burst on whatever comes next
                 all_ready = await until(
-                    "all Ready",
-                    s.bots,
-                    lambda items: sum(map(is_ready, items)) == bots,
-                    timeout=300,
-                    period=1.0,
+                    "all Ready", s.bots, lambda items: sum(map(is_ready, items)) == bots, 300, 1.0
                 )
-                timeline.append(f"{time.monotonic() - t0:.1f}s all {len(all_ready)} Ready")
+                mark(f"all {len(all_ready)} Ready")
+                faults_left = await client.faults()
+                await client.clear_faults()
+                if restart_api and plane is not None:
+                    batch = [FIRST_BOT_ID + bots + i for i in range(max(2, bots // 2))]
+                    batch_docs = _pairs(s, batch, tokens, urls)
+                    for i in batch:
+                        await client.add_bot(tokens[i], f"fault_{i}_bot")
+                    outages["apiserver"] = await operator_outages.apiserver_outage(
+                        s, plane, batch_docs, apiserver_outage_s
+                    )
+                    ids += batch
+                    mark(
+                        f"{len(batch)} created, kube-apiserver down {apiserver_outage_s:g}s, all Ready again"
+                    )
+                for kind in ("502", "429") if botapi_outage_s > 0 else ():
+                    outages[f"botapi_{kind}"] = await operator_outages.botapi_outage(
+                        s, client, ids, kind, botapi_outage_s
+                    )
+                    mark(f"Bot API answered {kind} to everything for {botapi_outage_s:g}s, all Ready again")
                 wrong_webhook = []
                 registrations: collections.Counter[int] = collections.Counter()
                 extra: dict[int, list[str]] = {}
@@ -155,17 +164,16 @@ async def run(
                             failed_registrations += 1
                     if causes := classify_extra(successes, killed_at):
                         extra[i] = causes
-                faults_left = await client.faults()
                 # Delete half the bots (a 502 burst on deleteWebhook first): no webhook may stay behind.
                 await client.add_fault("502", count=max(2, bots // 10), method="deleteWebhook")
-                doomed = ids[: bots // 2]
+                doomed = ids[: len(ids) // 2]
                 await s.kubectl(
                     "delete", "tgbot", "-n", s.namespace, "--wait=false", *[f"b{i}" for i in doomed]
                 )
                 await until(
-                    "deleted bots gone", s.bots, lambda items: len(items) == bots - len(doomed), 180, 1.0
+                    "deleted bots gone", s.bots, lambda items: len(items) == len(ids) - len(doomed), 180, 1.0
                 )
-                timeline.append(f"{time.monotonic() - t0:.1f}s {len(doomed)} deleted")
+                mark(f"{len(doomed)} deleted")
                 left_behind = [i for i in doomed if (await client.webhook(i))["url"]]
                 bots_json = json.dumps(await s.bots())
             events = await s.events_json()
@@ -186,9 +194,10 @@ async def run(
     extra_causes = collections.Counter(c for causes in extra.values() for c in causes)
     per_bot = collections.Counter(registrations[i] for i in ids)
     return {
-        "bots": bots,
+        "bots": len(ids),
         "timeline": timeline,
         "all_ready": len(all_ready) == bots,
+        "outages": outages,
         "wrong_webhook": wrong_webhook,
         "successful_setwebhook_per_bot": {str(k): v for k, v in sorted(per_bot.items())},
         "extra_setwebhook": {
@@ -202,31 +211,38 @@ async def run(
         "deleted": len(doomed),
         "webhooks_left_behind": left_behind,
         "token_scan": scan,
-        "apiserver_restarted": restart_api and plane is not None,
+        "apiserver_restarted": "apiserver" in outages,
         "seconds": time.time() - started,
     }
 
 
 def render(r: dict[str, Any]) -> str:
-    rows = [
-        *[("timeline", t) for t in r["timeline"]],
-        ("all Ready", "yes" if r["all_ready"] else "NO"),
-        ("wrong webhook URL", len(r["wrong_webhook"])),
-        ("successful setWebhook per bot -> bots", json.dumps(r["successful_setwebhook_per_bot"])),
+    extra = r["extra_setwebhook"]
+    scan = r["token_scan"]
+    per_bot = r["successful_setwebhook_per_bot"]
+    rows: list[tuple[str, str, Any]] = [
+        *[("timeline", "", t) for t in r["timeline"]],
+        ("all Ready", "yes", "yes PASS" if r["all_ready"] else "NO MISS"),
+        *operator_outages.rows(r["outages"]),
+        ("wrong webhook URL", "0", f"{len(r['wrong_webhook'])} {verdict(not r['wrong_webhook'])}"),
+        ("successful setWebhook per bot -> bots", "1 -> all", f"{json.dumps(per_bot)}"),
         (
-            "extra successful setWebhook: after the kill, duplicate",
-            f"{r['extra_setwebhook']['after_kill']}, {r['extra_setwebhook']['duplicate']}",
+            "extra successful setWebhook: after the kill, duplicate", "-, 0",
+            f"{extra['after_kill']}, {extra['duplicate']} {verdict(not extra['duplicate'])}",
         ),
-        ("worker daemons failed (kopf restarts them)", r["worker_daemon_failures"]),
-        ("failed setWebhook calls (faults)", r["failed_setwebhook_calls"]),
-        ("faults never consumed", len(r["faults_not_consumed"])),
-        ("deleted / webhooks left behind", f"{r['deleted']} / {len(r['webhooks_left_behind'])}"),
+        ("worker daemons failed (kopf restarts them)", "0", r["worker_daemon_failures"]),
+        ("failed setWebhook calls (faults)", "-", r["failed_setwebhook_calls"]),
+        ("faults never consumed", "-", len(r["faults_not_consumed"])),
         (
-            "token scan: lines, secrets, leaks",
-            f"{r['token_scan']['lines']}, {r['token_scan']['secrets']}, {len(r['token_scan']['leaks'])}",
+            "deleted / webhooks left behind", "- / 0",
+            f"{r['deleted']} / {len(r['webhooks_left_behind'])} {verdict(not r['webhooks_left_behind'])}",
         ),
-    ]
-    return report.table(["figure", "value"], rows)
+        (
+            "token scan: lines, secrets, leaks", "-, -, 0",
+            f"{scan['lines']}, {scan['secrets']}, {len(scan['leaks'])} {verdict(not scan['leaks'])}",
+        ),
+    ]  # fmt: skip
+    return report.table(["figure", "target", "value"], rows)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -235,10 +251,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     p.add_argument("--bots", type=int, default=50)
     p.add_argument("--no-apiserver-restart", action="store_true")
+    p.add_argument("--apiserver-outage", type=float, default=15.0, help="seconds the API server is down")
+    p.add_argument(
+        "--botapi-outage", type=float, default=20.0, help="seconds of each Bot API outage (0: none)"
+    )
     p.add_argument("--results", type=Path, default=None)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tgbot-faults-") as tmp:
-        result = asyncio.run(run(env_from_os(), Path(tmp), args.bots, not args.no_apiserver_restart))
+        result = asyncio.run(
+            run(
+                env_from_os(), Path(tmp), args.bots, not args.no_apiserver_restart,
+                args.apiserver_outage, args.botapi_outage,
+            )
+        )  # fmt: skip
     print(render(result))
     result["machine"] = report.machine()
     print(f"\nJSON: {report.write_json('operator_faults', result, args.results)}")

@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,9 @@ from typing import Any, TypeVar
 
 import yaml
 
+from tgbot_localdev import polling
 from tgbot_localdev.controlplane import ControlPlane, find_assets
+from tgbot_localdev.kubectl import kubectl_async
 from tgbot_localdev.processes import ManagedProcess, ProcessGroup
 
 from .processes import BIN, REPO, free_port
@@ -75,18 +76,8 @@ class Stack:
     async def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300
     ) -> str:
-        process = await asyncio.create_subprocess_exec(
-            "kubectl",
-            *args,
-            stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self.env,
-        )
-        out, err = await asyncio.wait_for(process.communicate(input.encode() if input else None), timeout)
-        if check and process.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args[:4])}...: {err.decode()[-2000:]}")
-        return out.decode()
+        """localdev's kubectl (errors show kubectl's message, never the input), bounded in time."""
+        return await asyncio.wait_for(kubectl_async(self.env, *args, input=input, check=check), timeout)
 
     async def apply(self, *docs: dict[str, Any], verb: str = "apply") -> None:
         text = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": list(docs)})
@@ -189,14 +180,14 @@ async def until(
     timeout: float,
     period: float = 0.5,
 ) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The probe's first value that passes ``check`` (localdev's polling, which wants truthy)."""
+
+    async def checked() -> tuple[T] | None:
         value = await probe()
-        if check(value):
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(period)
+        return (value,) if check(value) else None
+
+    found: tuple[T] = await polling.until(what, checked, timeout, period)
+    return found[0]
 
 
 @contextlib.asynccontextmanager
