@@ -14,10 +14,12 @@ from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
 from .support import (
+    OperatorProcess,
     apply,
     assert_no_secrets_leaked,
     bot_manifest,
     condition,
+    eventually,
     get,
     new_token,
     token_secret,
@@ -34,6 +36,14 @@ PROFILE: dict[str, Any] = {
 #: Long enough to tell "spread over the interval" from "all at once", short enough for a test.
 CHECK_INTERVAL = 12.0
 BOTS = 6
+
+
+def workers(operator: OperatorProcess) -> float:
+    """The restarted operator's running workers (0 until it serves /metrics)."""
+    try:
+        return operator.metric("tgbot_operator_bots")
+    except OSError:
+        return 0.0
 
 
 async def calls_since(emulator: Emulator, bot_id: int, since: float) -> list[dict[str, Any]]:
@@ -67,8 +77,9 @@ async def test_a_restart_makes_one_spread_getwebhookinfo_per_bot_and_no_setter(
     operator.stop()
     restarted_at = time.time()
     operator.start()
-    # Startup (kopf lists the bots) plus one interval: every bot has had its first check by then.
-    await asyncio.sleep(CHECK_INTERVAL + 4)
+    # Once every worker runs, one interval: every bot has had its first check by then.
+    await eventually(lambda: asyncio.to_thread(workers, operator), lambda n: n == BOTS, what="workers")
+    await asyncio.sleep(CHECK_INTERVAL + 1.5)
     firsts = []
     for n, bot_id in enumerate(ids):
         calls = await calls_since(emulator, bot_id, restarted_at)
