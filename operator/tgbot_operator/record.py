@@ -187,7 +187,10 @@ def record_failure(
 
 
 def clear_observe_failure(mem: Memory) -> None:
-    """The reads worked again: a failure of theirs no longer holds the worker back."""
+    """The reads worked again: a failure of theirs no longer holds the worker back (its backoff
+    is over at once: the API server is back); another kind's failure still does."""
+    if mem.failure is not None and mem.failure.action is ActionKind.OBSERVE:
+        mem.not_before = None
     _succeeded(mem, ActionKind.OBSERVE)
 
 

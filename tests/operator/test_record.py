@@ -210,6 +210,7 @@ def test_a_failure_of_one_kind_does_not_lengthen_the_backoff_of_another() -> Non
     assert fail(mem, set_webhook(Purpose.REGISTER), BOT_API_DOWN) == 1.0
     # The reads work again: their count is over, the Bot API step's count is not.
     clear_observe_failure(mem)
+    assert mem.not_before is not None  # the setWebhook's backoff still holds
     assert ActionKind.OBSERVE not in mem.failures_in_a_row
     assert fail(mem, GetWebhookInfo("x"), BOT_API_DOWN) == 64.0
     # A success clears that kind only.
@@ -242,6 +243,14 @@ def test_kubernetes_failures_retry_within_the_30_s_convergence_target_and_bot_ap
     assert failure_delay(LocalFailure.KUBERNETES, 100, lambda a, b: b) <= 20.0
     assert failure_delay(ErrorKind.SERVER_ERROR, 100, lambda a, b: b) == BOT_API_CAP * 1.2
     assert failure_delay(ErrorKind.BAD_REQUEST, 0, no_jitter) == 5.0
+
+
+def test_reads_that_work_again_end_their_backoff_at_once() -> None:
+    mem = Memory()
+    for _ in range(8):
+        observe_delay(mem)
+    clear_observe_failure(mem)  # the API server is back: no waiting out the last delay
+    assert (mem.failure, mem.not_before, mem.failures_in_a_row) == (None, None, {})
 
 
 def test_flood_control_holds_telegram_calls_back_whatever_fails_meanwhile() -> None:

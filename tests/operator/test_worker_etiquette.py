@@ -4,15 +4,21 @@ The in-process emulator and the fake Kubernetes of test_worker.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import timedelta
+import logging
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from tgbot_operator.deps import Deps
+from tgbot_operator.metrics import Metrics
+from tgbot_operator.settings import OperatorSettings
 from tgbot_operator.worker import BotWorker
 
-from .conftest import Rig
+from .conftest import FakeKube, Rig
 
 PROFILE: dict[str, Any] = {
     "commands": [{"commands": [{"command": "start", "description": "Start the bot"}]}],
@@ -180,3 +186,56 @@ async def test_profile_reads_on_their_own_schedule_cost_a_second_write_per_inter
     rig.body["spec"]["profile"] = PROFILE
     patches, _ = await steady_patches(rig, 20)
     assert patches >= 30, patches
+
+
+@pytest.mark.looptime
+async def test_every_worker_is_back_within_30_s_of_the_api_servers_return(fake_kube: FakeKube) -> None:
+    from tgbot_operator.kube import KubeError
+
+    loop = asyncio.get_running_loop()
+    epoch = datetime(2026, 1, 1, tzinfo=UTC)
+    deps = Deps(
+        settings=OperatorSettings(),
+        kube=fake_kube,
+        metrics=Metrics(),
+        rng=random.Random(7),
+        clock=lambda: epoch + timedelta(seconds=loop.time()),  # virtual time, as the loop's
+    )
+    down = True
+    back_at: dict[str, float] = {}
+    real_read = fake_kube.read_secret
+
+    async def read(namespace: str, name: str) -> Any:
+        if down:
+            raise KubeError(f'cannot read Secret "{name}": the API server did not answer')
+        back_at.setdefault(name, loop.time())
+        return await real_read(namespace, name)
+
+    fake_kube.read_secret = read  # type: ignore[method-assign]
+    workers = []
+    for n in range(30):
+        body = {
+            "metadata": {"name": f"bot{n}", "namespace": "ns", "uid": f"u{n}", "generation": 1},
+            # A server not on the allow-list: nothing leaves for Telegram, only Kubernetes calls.
+            "spec": {
+                "tokenSecretRef": {"name": "t"},
+                "botApiServer": "https://not-allowed.example",
+                "webhook": {"url": "https://example.org/hook"},
+            },
+        }
+        workers.append(BotWorker(deps, body=body, logger=logging.getLogger("test"), events=lambda *e: None))
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        await asyncio.sleep(600)  # ten minutes without an API server: every backoff at its cap
+        assert deps.metrics.failing._value.get() == 30
+        down, returned = False, loop.time()
+        while deps.metrics.failing._value.get() > 0 and loop.time() < returned + 60:
+            await asyncio.sleep(0.1)
+        converged = loop.time() - returned
+        assert len(back_at) == 30
+        assert converged <= 20.0  # the target: every bot reconciled within 30 s of the return
+        assert all(w.memory.not_before is None for w in workers)  # and no backoff left to wait out
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.gather(*tasks)
