@@ -1,5 +1,6 @@
 """End to end: Telegram etiquette. An operator restart costs no burst (one getWebhookInfo per bot,
-spread over the check interval, no setter), and --bot-api-rate-limit paces every bot of a server."""
+spread over the check interval, no setter); --bot-api-rate-limit paces every bot of a server; after
+a Bot API outage a bot converges within one backoff step (after a 429, right after retry_after)."""
 
 from __future__ import annotations
 
@@ -135,3 +136,53 @@ async def test_the_rate_limit_paces_all_bots_of_a_server(
     for bot_id in ids:
         assert len(await emulator.client.calls(bot_id, method="setWebhook")) == 1
     await assert_no_secrets_leaked(cluster, namespace, operator, *tokens.values())
+
+
+async def outage_and_return(
+    cluster: Cluster, namespace: str, emulator: Emulator, bot_id: int, name: str, *, fault: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Apply a bot while its Bot API server fails (``fault``) for OUTAGE seconds; its calls that
+    failed and those that worked, once it is Ready."""
+    token = new_token(bot_id)
+    await emulator.client.add_bot(token, f"{name}_bot")
+    await emulator.client.add_fault(fault, bot_id=bot_id, for_seconds=OUTAGE)
+    await apply(
+        cluster,
+        namespace,
+        token_secret(f"{name}-token", token),
+        bot_manifest(name, emulator.url, f"{name}-token"),
+    )
+    await wait_condition(cluster, namespace, name, timeout=60)
+    calls = await emulator.client.calls(bot_id)
+    failed = [c for c in calls if c["status"] != 200]
+    worked = [c for c in calls if c["status"] == 200]
+    assert failed, calls
+    assert worked, calls
+    assert len(await emulator.client.calls(bot_id, method="setWebhook")) == 1
+    return failed, worked
+
+
+OUTAGE = 10.0
+
+
+async def test_after_a_bot_api_outage_a_bot_converges_within_one_backoff_step(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    start_operator()
+    failed, worked = await outage_and_return(cluster, namespace, emulator, 1871, "down", fault="500")
+    returned = failed[0]["at"] + OUTAGE
+    # Retries at 1, 2, 4, 8 s (+-20 %): the step in effect at the return is at most 8 x 1.2 s.
+    assert worked[0]["at"] - returned <= 8 * 1.2 + 1.0
+    assert worked[0]["at"] - failed[-1]["at"] <= 8 * 1.2 + 1.0
+    assert len(failed) <= 6  # backing off, not hammering: ~5 attempts in 10 s
+
+
+async def test_after_flood_control_a_bot_comes_back_right_after_retry_after(
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    start_operator()
+    failed, worked = await outage_and_return(cluster, namespace, emulator, 1872, "flood", fault="429")
+    # The first 429 said "retry after 10 s": no call meanwhile, and back within 10 % of it.
+    assert len(failed) == 1, failed
+    waited = worked[0]["at"] - failed[0]["at"]
+    assert OUTAGE - 0.5 <= waited <= OUTAGE * 1.1 + 1.0
