@@ -25,7 +25,7 @@ from typing import Any
 from tgbot_emulator import EmulatorClient
 from tgbot_localdev.processes import ProcessGroup
 
-from . import report, scale_report
+from . import report, scale_apiserver, scale_report
 from .processes import free_port
 from .scale_run import SizeRun, progress
 from .stack import Stack, env_from_os, kube_env
@@ -60,6 +60,8 @@ async def run(env: dict[str, str] | None, workdir: Path, args: argparse.Namespac
         s = Stack(kenv, workdir, f"scale-{secrets.token_hex(2)}", group)
         await s.setup()
         try:
+            if not await scale_apiserver.wait_until_watched(s.kubectl, "telegrambots", timeout=120):
+                progress("nothing watches TelegramBots: the steady figures may count the GC's GETs")
             await s.start_emulator("--no-setwebhook-rate-limit")
             results = []
             for n in args.bots:

@@ -11,7 +11,9 @@ the controller-manager's informers); everything else is a request a bot caused.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -104,6 +106,32 @@ def _labels(text: str) -> dict[str, str]:
 async def snapshot(kubectl: Callable[..., Awaitable[str]]) -> Requests:
     """Read the counter now (``kubectl get --raw /metrics``: a non-resource request, not counted)."""
     return parse(await kubectl("get", "--raw", "/metrics"))
+
+
+async def wait_until_watched(kubectl: Callable[..., Awaitable[str]], resource: str, timeout: float) -> bool:
+    """Until someone (on a fresh control plane: the controller-manager's garbage collector, which
+    starts watching a new CRD's objects only at its next discovery) holds a WATCH on ``resource``.
+    Until then the collector GETs the owner of every new Secret that names one - one request per
+    bot that is not the operator's, landing in the steady window. False after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if watches(await kubectl("get", "--raw", "/metrics"), resource):
+            return True
+        await asyncio.sleep(2.0)
+    return False
+
+
+def watches(text: str, resource: str) -> int:
+    """Open WATCH requests on ``resource`` (``apiserver_longrunning_requests``)."""
+    prefix = "apiserver_longrunning_requests{"
+    found = 0
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            labels_text, _, value = line.rpartition(" ")
+            labels = _labels(labels_text[len(prefix) : -1])
+            if labels.get("resource") == resource and labels.get("verb") == "WATCH":
+                found += int(float(value))
+    return found
 
 
 def per_bot(counts: Mapping[str, int], bots: int, scale: float = 1.0) -> dict[str, float]:

@@ -63,9 +63,11 @@ def per_bot(counter: Mapping[str, float], bots: int, scale: float = 1.0) -> dict
 
 
 def burst_bound(bots: int, interval: float) -> int:
-    """The most calls in one second that still count as spread: 3x the even rate, rounded up
-    (a uniformly random spread stays well below it; N checks at once are far above)."""
-    return 3 * math.ceil(bots / interval)
+    """The most calls in one second that still count as spread: the even rate (rounded up) plus
+    four standard deviations of a uniformly random spread (per-second counts are then Poisson) plus
+    3 - random spreads stay below it at any size, N checks in a few seconds are far above."""
+    even = math.ceil(bots / interval)
+    return even + math.ceil(4 * math.sqrt(even)) + 3
 
 
 def spread(times: Sequence[float], bots: int, interval: float) -> dict[str, Any]:

@@ -85,9 +85,11 @@ class Stack:
 
     async def setup(self) -> None:
         await self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-        await self.kubectl(
-            "wait", "--for=condition=Established", "crd/telegrambots.tgbot.dev", "--timeout=60s"
-        )
+        # Not `kubectl wait`: on a CRD created a moment ago it fails at once ("<nil> is of the type
+        # <nil>") while the API server has not written the CRD's conditions yet.
+        established = '{.status.conditions[?(@.type=="Established")].status}'
+        crd = ("get", "crd", "telegrambots.tgbot.dev", "-o", f"jsonpath={established}")
+        await until("the CRD established", lambda: self.kubectl(*crd), lambda out: out == "True", 60)
         await self.kubectl("create", "namespace", self.namespace)
 
     async def start_emulator(self, *extra: str) -> None:
