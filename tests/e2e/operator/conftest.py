@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.charts.rbac import service_account_kubeconfig
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 
-from .support import OperatorProcess
+from .support import Bots, OperatorProcess
 
 #: Fast settings for tests: checks every 2 s, token re-read every second, short graces.
 FAST_ARGS = [
@@ -102,3 +102,10 @@ def start_operator(
                 '{"metadata":{"finalizers":null}}',
                 check=False,
             )
+
+
+@pytest.fixture
+def bots(cluster: Cluster, namespace: str, crd_installed: None, emulator: Emulator) -> Bots:
+    """``await bots.ready_bot("echo", 1001, webhook={...})``: a TelegramBot made Ready against the
+    emulator by the operator the test started (``start_operator``)."""
+    return Bots(cluster=cluster, namespace=namespace, emulator=emulator)

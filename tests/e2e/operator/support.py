@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from tests.support import Cluster
+from tests.support import Cluster, Emulator
 
 OPERATOR_BIN = Path(sys.executable).with_name("tgbot-operator")
 
@@ -206,6 +206,60 @@ async def wait_condition(
     )
     assert bot is not None
     return bot
+
+
+@dataclass
+class ReadyBot:
+    """A TelegramBot of a test, as ``Bots.ready_bot`` left it: its token known to the emulator."""
+
+    name: str
+    bot_id: int
+    token: str
+    #: What was applied (change it and apply it again to change the bot).
+    manifest: dict[str, Any]
+    #: The TelegramBot when the awaited condition held.
+    body: dict[str, Any]
+
+
+@dataclass
+class Bots:
+    """The setup every end-to-end test repeats: a bot known to the emulator, its token Secret and
+    TelegramBot applied in the test's namespace, the wait for the operator to make it Ready."""
+
+    cluster: Cluster
+    namespace: str
+    emulator: Emulator
+
+    async def new_token(self, bot_id: int, username: str) -> str:
+        """A token the emulator knows as ``@username`` (bot ``bot_id``)."""
+        token = new_token(bot_id)
+        await self.emulator.client.add_bot(token, username)
+        return token
+
+    async def ready_bot(
+        self,
+        name: str,
+        bot_id: int,
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        until: str = "Ready",
+        reason: str | None = None,
+        timeout: float = 60.0,
+        **spec: Any,
+    ) -> ReadyBot:
+        """Apply the Secret ``<name>-token`` and the TelegramBot ``name`` (``spec`` as in
+        ``bot_manifest``) and wait until its condition ``until`` is True (with ``reason``, if given).
+        ``token``: one the test already registered with the emulator, else a new one for
+        ``@<name>_bot`` (or ``@username``)."""
+        if token is None:
+            token = await self.new_token(bot_id, username or f"{name}_bot")
+        manifest = bot_manifest(name, self.emulator.url, f"{name}-token", **spec)
+        await apply(self.cluster, self.namespace, token_secret(f"{name}-token", token), manifest)
+        body = await wait_condition(
+            self.cluster, self.namespace, name, until, "True", reason=reason, timeout=timeout
+        )
+        return ReadyBot(name=name, bot_id=bot_id, token=token, manifest=manifest, body=body)
 
 
 async def events(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:

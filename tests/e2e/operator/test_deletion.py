@@ -13,6 +13,7 @@ from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
 from .support import (
+    Bots,
     apply,
     bot_manifest,
     events,
@@ -37,15 +38,10 @@ async def _gone(cluster: Cluster, namespace: str, name: str, timeout: float = 60
 
 
 async def test_delete_policy_deletes_the_webhook(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(4001)
-    await emulator.client.add_bot(token, "del_bot")
     start_operator()
-    await apply(
-        cluster, namespace, token_secret("del-token", token), bot_manifest("del", emulator.url, "del-token")
-    )
-    await wait_condition(cluster, namespace, "del")
+    await bots.ready_bot("del", 4001)
     await kubectl(cluster, "delete", "tgbot", "del", "-n", namespace, "--wait=false")
     await _gone(cluster, namespace, "del")
     assert (await emulator.client.webhook(4001))["url"] == ""
@@ -61,14 +57,10 @@ async def test_delete_policy_deletes_the_webhook(
 
 
 async def test_keep_policy_leaves_the_webhook(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(4002)
-    await emulator.client.add_bot(token, "keep_bot")
     start_operator()
-    manifest = bot_manifest("keep", emulator.url, "keep-token", deletionPolicy="Keep")
-    await apply(cluster, namespace, token_secret("keep-token", token), manifest)
-    await wait_condition(cluster, namespace, "keep")
+    manifest = (await bots.ready_bot("keep", 4002, deletionPolicy="Keep")).manifest
     await kubectl(cluster, "delete", "tgbot", "keep", "-n", namespace, "--wait=false")
     await _gone(cluster, namespace, "keep")
     assert (await emulator.client.webhook(4002))["url"] == manifest["spec"]["webhook"]["url"]
@@ -77,15 +69,10 @@ async def test_keep_policy_leaves_the_webhook(
 
 
 async def test_webhook_no_longer_ours_is_left_alone(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(4003)
-    await emulator.client.add_bot(token, "moved_bot")
     operator = start_operator()
-    await apply(
-        cluster, namespace, token_secret("mv-token", token), bot_manifest("mv", emulator.url, "mv-token")
-    )
-    await wait_condition(cluster, namespace, "mv")
+    token = (await bots.ready_bot("mv", 4003)).token
     operator.stop()  # so that it does not repair the "drift" we make next
     await asyncio.sleep(1.1)
     async with aiohttp.ClientSession() as http:
@@ -102,15 +89,10 @@ async def test_webhook_no_longer_ours_is_left_alone(
 
 
 async def test_deletion_gives_up_when_telegram_is_unreachable(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(4004)
-    await emulator.client.add_bot(token, "unreachable_bot")
     start_operator("--deletion-timeout", "6", "--telegram-timeout", "2")
-    await apply(
-        cluster, namespace, token_secret("un-token", token), bot_manifest("un", emulator.url, "un-token")
-    )
-    await wait_condition(cluster, namespace, "un")
+    await bots.ready_bot("un", 4004)
     await emulator.client.add_fault("502", count=1000, bot_id=4004)
     await kubectl(cluster, "delete", "tgbot", "un", "-n", namespace, "--wait=false")
     await _gone(cluster, namespace, "un", timeout=60)

@@ -12,15 +12,12 @@ from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
 from .support import (
-    apply,
+    Bots,
     assert_no_secrets_leaked,
-    bot_manifest,
     condition,
     events,
     eventually,
     kubectl,
-    new_token,
-    token_secret,
     wait_condition,
 )
 
@@ -66,13 +63,11 @@ async def test_failing_deliveries_show_in_kubectl_get_and_recover(
     emulator: Emulator,
     start_operator: OperatorFactory,
     receiver: Receiver,
+    bots: Bots,
 ) -> None:
-    token = new_token(1301)
-    await emulator.client.add_bot(token, "health_bot")
     operator = start_operator()
-    manifest = bot_manifest("health", emulator.url, "health-token", webhook={"url": receiver.url})
-    await apply(cluster, namespace, token_secret("health-token", token), manifest)
-    bot = await wait_condition(cluster, namespace, "health", "Delivering", "True")
+    health = await bots.ready_bot("health", 1301, until="Delivering", webhook={"url": receiver.url})
+    token, bot = health.token, health.body
     assert condition(bot, "Ready")["status"] == "True"
 
     async def table() -> list[list[str]]:

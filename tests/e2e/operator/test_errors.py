@@ -10,6 +10,7 @@ from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
 from .support import (
+    Bots,
     apply,
     assert_no_secrets_leaked,
     bot_manifest,
@@ -85,20 +86,17 @@ async def test_missing_key(
 
 @pytest.mark.parametrize("kind", ["429", "500", "502", "drop"])
 async def test_fault_storms_converge(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, kind: str
+    cluster: Cluster,
+    namespace: str,
+    emulator: Emulator,
+    start_operator: OperatorFactory,
+    bots: Bots,
+    kind: str,
 ) -> None:
     bot_id = 3100 + ["429", "500", "502", "drop"].index(kind)
-    token = new_token(bot_id)
-    await emulator.client.add_bot(token, f"storm_bot_{kind}")
     await emulator.client.add_fault(kind, count=3, bot_id=bot_id, retry_after=1 if kind == "429" else None)
     operator = start_operator("--telegram-timeout", "3")
-    await apply(
-        cluster,
-        namespace,
-        token_secret("storm-token", token),
-        bot_manifest("storm", emulator.url, "storm-token"),
-    )
-    await wait_condition(cluster, namespace, "storm", timeout=90)
+    token = (await bots.ready_bot("storm", bot_id, username=f"storm_bot_{kind}", timeout=90)).token
     assert len(await emulator.client.calls(bot_id, method="setWebhook")) >= 1
     assert await emulator.client.faults() == []  # every injected fault was hit
     outcome = {"429": "RetryAfter", "500": "ServerError", "502": "ServerError", "drop": "NetworkError"}[kind]
@@ -107,15 +105,10 @@ async def test_fault_storms_converge(
 
 
 async def test_token_replaced_is_picked_up(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    old = new_token(3004)
-    await emulator.client.add_bot(old, "revoked_bot")
     operator = start_operator()
-    await apply(
-        cluster, namespace, token_secret("rev-token", old), bot_manifest("rev", emulator.url, "rev-token")
-    )
-    await wait_condition(cluster, namespace, "rev")
+    old = (await bots.ready_bot("rev", 3004)).token
     new = new_token(3004)
     await emulator.client.replace_token(3004, new)  # BotFather: revoke and issue a new token
     await apply(cluster, namespace, token_secret("rev-token", new))

@@ -14,6 +14,7 @@ from tgbot_operator.webhook_secret import SECRET_TOKEN_ALPHABET, inspect_certifi
 
 from .conftest import OperatorFactory
 from .support import (
+    Bots,
     apply,
     assert_no_secrets_leaked,
     bot_manifest,
@@ -32,15 +33,12 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 async def test_apply_to_ready_with_one_complete_setwebhook(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(1001)
-    await emulator.client.add_bot(token, "echo_bot")
     operator = start_operator()
-    manifest = bot_manifest(
+    echo = await bots.ready_bot(
         "echo",
-        emulator.url,
-        "echo-token",
+        1001,
         webhook={
             "allowedUpdates": ["message", "callback_query"],
             "maxConnections": 7,
@@ -48,8 +46,7 @@ async def test_apply_to_ready_with_one_complete_setwebhook(
             "ipAddress": "127.0.0.1",
         },
     )
-    await apply(cluster, namespace, token_secret("echo-token", token), manifest)
-    bot = await wait_condition(cluster, namespace, "echo")
+    token, manifest, bot = echo.token, echo.manifest, echo.body
 
     calls = await emulator.client.calls(1001, method="setWebhook", reveal_secrets=True)
     assert len(calls) == 1, calls
@@ -136,14 +133,10 @@ async def test_apply_to_ready_with_one_complete_setwebhook(
 
 
 async def test_spec_change_re_registers_once(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(1002)
-    await emulator.client.add_bot(token, "change_bot")
     start_operator()
-    manifest = bot_manifest("change", emulator.url, "change-token")
-    await apply(cluster, namespace, token_secret("change-token", token), manifest)
-    await wait_condition(cluster, namespace, "change")
+    manifest = (await bots.ready_bot("change", 1002)).manifest
     manifest["spec"]["webhook"]["maxConnections"] = 3
     await apply(cluster, namespace, manifest)
     await eventually(
@@ -158,15 +151,10 @@ async def test_spec_change_re_registers_once(
 
 
 async def test_restart_causes_no_extra_setwebhook(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(1003)
-    await emulator.client.add_bot(token, "restart_bot")
     operator = start_operator()
-    await apply(
-        cluster, namespace, token_secret("r-token", token), bot_manifest("r", emulator.url, "r-token")
-    )
-    await wait_condition(cluster, namespace, "r")
+    await bots.ready_bot("r", 1003)
     assert len(await emulator.client.calls(1003, method="setWebhook")) == 1
     checks_before = len(await emulator.client.calls(1003, method="getWebhookInfo"))
     operator.restart()
@@ -185,19 +173,13 @@ async def test_restart_causes_no_extra_setwebhook(
 
 
 async def test_self_signed_certificate_is_uploaded(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(1004)
-    await emulator.client.add_bot(token, "tls_bot")
     operator = start_operator()
-    manifest = bot_manifest(
-        "tls",
-        emulator.url,
-        "tls-token",
-        webhook={"url": "https://127.0.0.1:8443/hook", "certificate": {"mode": "SelfSigned"}},
+    tls = await bots.ready_bot(
+        "tls", 1004, webhook={"url": "https://127.0.0.1:8443/hook", "certificate": {"mode": "SelfSigned"}}
     )
-    await apply(cluster, namespace, token_secret("tls-token", token), manifest)
-    bot = await wait_condition(cluster, namespace, "tls")
+    token, manifest, bot = tls.token, tls.manifest, tls.body
     secret = await secret_data(cluster, namespace, "tls-webhook")
     info = inspect_certificate(secret["tls.crt"])
     assert info.ip_addresses == ("127.0.0.1",)
@@ -280,14 +262,11 @@ async def test_secret_mode_uploads_and_follows_renewals(
 
 
 async def test_drift_is_repaired(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(1006)
-    await emulator.client.add_bot(token, "drift_bot")
     start_operator()
-    manifest = bot_manifest("drift", emulator.url, "drift-token")
-    await apply(cluster, namespace, token_secret("drift-token", token), manifest)
-    await wait_condition(cluster, namespace, "drift")
+    drift = await bots.ready_bot("drift", 1006)
+    token, manifest = drift.token, drift.manifest
     await asyncio.sleep(1.1)  # the emulator, like Telegram, rate-limits URL changes to one a second
     async with aiohttp.ClientSession() as http:
         response = await http.post(
@@ -306,13 +285,11 @@ async def test_drift_is_repaired(
 
 
 async def test_replaced_secret_token_is_repaired_after_401s(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
     """Someone re-ran setWebhook with the same URL but another secret: deliveries get 401s."""
     from aiohttp import web
 
-    token = new_token(1007)
-    await emulator.client.add_bot(token, "secret_bot")
     start_operator()
     secret_now: dict[str, str] = {}
 
@@ -328,11 +305,8 @@ async def test_replaced_secret_token_is_repaired_after_401s(
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        manifest = bot_manifest(
-            "s401", emulator.url, "s401-token", webhook={"url": f"http://127.0.0.1:{port}/webhook"}
-        )
-        await apply(cluster, namespace, token_secret("s401-token", token), manifest)
-        await wait_condition(cluster, namespace, "s401")
+        s401 = await bots.ready_bot("s401", 1007, webhook={"url": f"http://127.0.0.1:{port}/webhook"})
+        token, manifest = s401.token, s401.manifest
         secret_now["token"] = (await secret_data(cluster, namespace, "s401-webhook"))["secret-token"].decode()
         await asyncio.sleep(1.1)  # setWebhook rate limit
         async with aiohttp.ClientSession() as http:
@@ -353,18 +327,13 @@ async def test_replaced_secret_token_is_repaired_after_401s(
 
 
 async def test_liveness_metrics_and_json_logs(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
     from .support import free_port
 
-    token = new_token(1008)
-    await emulator.client.add_bot(token, "probe_bot")
     port = free_port()
     operator = start_operator("--liveness-listen", f"127.0.0.1:{port}", "--json-logs", "--log-level", "info")
-    await apply(
-        cluster, namespace, token_secret("p-token", token), bot_manifest("p", emulator.url, "p-token")
-    )
-    await wait_condition(cluster, namespace, "p")
+    await bots.ready_bot("p", 1008)
     async with aiohttp.ClientSession() as http:
         response = await http.get(f"http://127.0.0.1:{port}/healthz")
         assert response.status == 200

@@ -11,7 +11,7 @@ from tests.charts.rbac import service_account_kubeconfig, uninstall
 from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
-from .support import apply, bot_manifest, eventually, kubectl, new_token, token_secret, wait_condition
+from .support import Bots, eventually, kubectl
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -25,7 +25,12 @@ def active(log: str) -> bool:
 
 
 async def test_two_replicas_one_active(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, tmp_path: Path
+    cluster: Cluster,
+    namespace: str,
+    emulator: Emulator,
+    start_operator: OperatorFactory,
+    bots: Bots,
+    tmp_path: Path,
 ) -> None:
     have_crds = cluster.kubectl("get", "crd", "kopfpeerings.kopf.dev", check=False).returncode == 0
     kubeconfig = service_account_kubeconfig(
@@ -56,12 +61,7 @@ async def test_two_replicas_one_active(
             timeout=60,
             what="exactly one replica to be active",
         )
-        token = new_token(7001)
-        await emulator.client.add_bot(token, "ha_bot")
-        await apply(
-            cluster, namespace, token_secret("ha-token", token), bot_manifest("ha", emulator.url, "ha-token")
-        )
-        await wait_condition(cluster, namespace, "ha")
+        await bots.ready_bot("ha", 7001)
         await asyncio.sleep(3)  # a second, unpaused replica would register too within this time
         assert len(await emulator.client.calls(7001, method="setWebhook")) == 1
         assert sum(active(log) for log in (first.log(), second.log())) == 1

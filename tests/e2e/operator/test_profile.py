@@ -14,6 +14,7 @@ from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
 from .support import (
+    Bots,
     apply,
     assert_no_secrets_leaked,
     bot_manifest,
@@ -22,7 +23,6 @@ from .support import (
     eventually,
     get,
     kubectl,
-    new_token,
     token_secret,
     wait_condition,
 )
@@ -93,10 +93,9 @@ def commands_of(profile: dict[str, Any], scope_type: str, language: str = "") ->
 
 
 async def test_profile_applied_kept_reset_and_undeclared_untouched(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(1401)
-    await emulator.client.add_bot(token, "profile_bot")
+    token = await bots.new_token(1401, "profile_bot")
     # Set elsewhere (BotFather): never declared, so never touched.
     await bot_api(emulator, token, "setMyDescription", description="Beschreibung", language_code="fr")
     await bot_api(
@@ -108,9 +107,10 @@ async def test_profile_applied_kept_reset_and_undeclared_untouched(
     )
     by_test = len(await profile_calls(emulator, 1401))
     operator = start_operator()
-    manifest = bot_manifest("prof", emulator.url, "prof-token", profile=PROFILE)
-    await apply(cluster, namespace, token_secret("prof-token", token), manifest)
-    bot = await wait_condition(cluster, namespace, "prof", "ProfileApplied", "True", reason="Applied")
+    prof = await bots.ready_bot(
+        "prof", 1401, token=token, until="ProfileApplied", reason="Applied", profile=PROFILE
+    )
+    manifest, bot = prof.manifest, prof.body
     assert condition(bot, "Ready")["status"] == "True"
     assert condition(bot, "ProfileApplied")["message"] == "9 profile items as declared"
 
@@ -195,18 +195,10 @@ async def test_profile_applied_kept_reset_and_undeclared_untouched(
 
 
 async def test_no_profile_no_profile_call(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(1402)
-    await emulator.client.add_bot(token, "plain_bot")
     start_operator()
-    await apply(
-        cluster,
-        namespace,
-        token_secret("plain-token", token),
-        bot_manifest("plain", emulator.url, "plain-token"),
-    )
-    await wait_condition(cluster, namespace, "plain", "Ready", "True")
+    await bots.ready_bot("plain", 1402)
     await asyncio.sleep(4)  # a couple of checks
     assert await profile_calls(emulator, 1402) == []
     bot = await get(cluster, namespace, "tgbot", "plain")
@@ -216,10 +208,9 @@ async def test_no_profile_no_profile_call(
 
 
 async def test_flood_wait_on_set_my_name_is_honoured_and_blocks_nothing_else(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(1403)
-    await emulator.client.add_bot(token, "flood_bot")
+    token = await bots.new_token(1403, "flood_bot")
     await emulator.client.add_fault("429", method="setMyName", for_seconds=12)
     start_operator()
     profile = {"commands": PROFILE["commands"][:1], "names": PROFILE["names"]}

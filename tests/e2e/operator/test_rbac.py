@@ -13,37 +13,30 @@ from tests.support import Cluster, Emulator
 
 from .conftest import OperatorFactory
 from .support import (
-    apply,
-    bot_manifest,
+    Bots,
     eventually,
     get,
     kubectl,
-    new_token,
-    token_secret,
-    wait_condition,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 async def test_operator_runs_with_the_charts_namespaced_permissions(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, tmp_path: Path
+    cluster: Cluster,
+    namespace: str,
+    emulator: Emulator,
+    start_operator: OperatorFactory,
+    bots: Bots,
+    tmp_path: Path,
 ) -> None:
     # The chart in namespaced mode: a Role in the watched namespace, only kopf's discovery cluster-wide.
     kubeconfig = service_account_kubeconfig(
         cluster, namespace, "tgbot-ns", values={"watchNamespaces": [namespace]}, directory=tmp_path
     )
     try:
-        bot_token = new_token(6001)
-        await emulator.client.add_bot(bot_token, "rbac_bot")
         operator = start_operator(kubeconfig=kubeconfig)
-        await apply(
-            cluster,
-            namespace,
-            token_secret("rbac-token", bot_token),
-            bot_manifest("rbac", emulator.url, "rbac-token"),
-        )
-        await wait_condition(cluster, namespace, "rbac")
+        await bots.ready_bot("rbac", 6001)
         await kubectl(
             cluster, "annotate", "-n", namespace, "tgbot", "rbac", "tgbot.dev/rotate-secret-token=1"
         )
@@ -91,7 +84,12 @@ MINIMAL_RULES = [
 
 
 async def test_operator_runs_with_only_the_permissions_its_code_calls(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, tmp_path: Path
+    cluster: Cluster,
+    namespace: str,
+    emulator: Emulator,
+    start_operator: OperatorFactory,
+    bots: Bots,
+    tmp_path: Path,
 ) -> None:
     """The least privilege the chart can grant: a full life (register, self-signed certificate,
     rotation, deletion) with exactly MINIMAL_RULES and no Forbidden in the operator's log."""
@@ -138,17 +136,10 @@ async def test_operator_runs_with_only_the_permissions_its_code_calls(
             timeout=30,
             what="the binding to take effect",
         )
-        bot_token = new_token(6002)
-        await emulator.client.add_bot(bot_token, "minimal_bot")
         operator = start_operator(kubeconfig=kubeconfig)
-        manifest = bot_manifest(
-            "min",
-            emulator.url,
-            "min-token",
-            webhook={"url": "https://127.0.0.1:9/x", "certificate": {"mode": "SelfSigned"}},
+        await bots.ready_bot(
+            "min", 6002, webhook={"url": "https://127.0.0.1:9/x", "certificate": {"mode": "SelfSigned"}}
         )
-        await apply(cluster, namespace, token_secret("min-token", bot_token), manifest)
-        await wait_condition(cluster, namespace, "min")
         await kubectl(cluster, "annotate", "-n", namespace, "tgbot", "min", "tgbot.dev/rotate-secret-token=1")
         await eventually(
             lambda: emulator.client.calls(6002, method="setWebhook"),

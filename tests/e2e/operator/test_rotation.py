@@ -20,17 +20,13 @@ from tgbot_operator.webhook_secret import generate_self_signed
 
 from .conftest import OperatorFactory
 from .support import (
-    apply,
+    Bots,
     assert_no_secrets_leaked,
-    bot_manifest,
     events,
     eventually,
     get,
     kubectl,
-    new_token,
     secret_data,
-    token_secret,
-    wait_condition,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -100,20 +96,14 @@ async def start_receiver(receiver: MountedSecretReceiver) -> tuple[web.AppRunner
 
 
 async def test_rotation_on_demand_rejects_nothing(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(2001)
-    await emulator.client.add_bot(token, "rotating_bot")
     operator = start_operator("--rotation-propagation-grace", "3", "--rotation-retire-grace", "3")
     receiver = MountedSecretReceiver(cluster, namespace, "rot-webhook")
     runner, port = await start_receiver(receiver)
     poller = asyncio.create_task(receiver.poll())
     try:
-        manifest = bot_manifest(
-            "rot", emulator.url, "rot-token", webhook={"url": f"http://127.0.0.1:{port}/webhook"}
-        )
-        await apply(cluster, namespace, token_secret("rot-token", token), manifest)
-        await wait_condition(cluster, namespace, "rot")
+        token = (await bots.ready_bot("rot", 2001, webhook={"url": f"http://127.0.0.1:{port}/webhook"})).token
         first = (await secret_data(cluster, namespace, "rot-webhook"))["secret-token"].decode()
         await asyncio.sleep(MOUNT_LAG + 0.5)  # the "sidecar" has the first token mounted
 
@@ -174,14 +164,10 @@ async def test_rotation_on_demand_rejects_nothing(
 
 
 async def test_rotation_resumes_after_an_operator_restart(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(2002)
-    await emulator.client.add_bot(token, "resume_bot")
     operator = start_operator("--rotation-propagation-grace", "6", "--rotation-retire-grace", "2")
-    manifest = bot_manifest("res", emulator.url, "res-token")
-    await apply(cluster, namespace, token_secret("res-token", token), manifest)
-    await wait_condition(cluster, namespace, "res")
+    await bots.ready_bot("res", 2002)
     first = (await secret_data(cluster, namespace, "res-webhook"))["secret-token"].decode()
     await kubectl(cluster, "annotate", "-n", namespace, "tgbot", "res", "tgbot.dev/rotate-secret-token=now")
     await eventually(
@@ -206,14 +192,10 @@ async def test_rotation_resumes_after_an_operator_restart(
 
 
 async def test_scheduled_rotation(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(2003)
-    await emulator.client.add_bot(token, "sched_bot")
     start_operator("--rotation-propagation-grace", "1", "--rotation-retire-grace", "1")
-    manifest = bot_manifest("sched", emulator.url, "sched-token", secretToken={"rotationInterval": "8s"})
-    await apply(cluster, namespace, token_secret("sched-token", token), manifest)
-    await wait_condition(cluster, namespace, "sched")
+    await bots.ready_bot("sched", 2003, secretToken={"rotationInterval": "8s"})
     first = (await secret_data(cluster, namespace, "sched-webhook"))["secret-token"].decode()
     await eventually(
         lambda: emulator.client.webhook(2003, reveal_secrets=True),
@@ -293,12 +275,15 @@ class MountedCertificateReceiver:
 
 
 async def test_certificate_renewal_never_breaks_delivery(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, tmp_path: Path
+    cluster: Cluster,
+    namespace: str,
+    emulator: Emulator,
+    start_operator: OperatorFactory,
+    bots: Bots,
+    tmp_path: Path,
 ) -> None:
     """Self-signed renewals while updates flow, Telegram (the emulator) pinning what is uploaded and
     the receiver serving the Secret's certificate a mount lag late: every delivery succeeds."""
-    token = new_token(2004)
-    await emulator.client.add_bot(token, "renewing_bot")
     # Certificates valid 40 s, renewed 30 s before they expire: one renewal every ~10 s.
     operator = start_operator(
         "--self-signed-validity", "40s", "--self-signed-renew-before", "30s",
@@ -314,14 +299,8 @@ async def test_certificate_renewal_never_breaks_delivery(
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     poller = asyncio.create_task(receiver.poll())
     try:
-        manifest = bot_manifest(
-            "tls",
-            emulator.url,
-            "tls-token",
-            webhook={"url": f"https://127.0.0.1:{port}/webhook", "certificate": {"mode": "SelfSigned"}},
-        )
-        await apply(cluster, namespace, token_secret("tls-token", token), manifest)
-        await wait_condition(cluster, namespace, "tls")
+        webhook = {"url": f"https://127.0.0.1:{port}/webhook", "certificate": {"mode": "SelfSigned"}}
+        token = (await bots.ready_bot("tls", 2004, webhook=webhook)).token
         first = (await secret_data(cluster, namespace, "tls-webhook"))["tls.crt"]
         await asyncio.sleep(MOUNT_LAG + 0.5)  # the "sidecar" serves the first certificate
         update_ids: list[int] = []

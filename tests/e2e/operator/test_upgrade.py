@@ -21,14 +21,11 @@ from tgbot_operator import names
 
 from .conftest import OperatorFactory
 from .support import (
-    apply,
-    bot_manifest,
+    Bots,
     eventually,
     get,
     kubectl,
-    new_token,
     secret_data,
-    token_secret,
     wait_condition,
 )
 
@@ -59,17 +56,12 @@ async def _as_an_old_operator_left_it(cluster: Cluster, namespace: str, name: st
 
 
 async def test_an_upgrade_resumes_bots_moves_kopfs_annotations_and_sees_rotation_requests(
-    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory
+    cluster: Cluster, namespace: str, emulator: Emulator, start_operator: OperatorFactory, bots: Bots
 ) -> None:
-    token = new_token(3901)
-    await emulator.client.add_bot(token, "upgraded_bot")
     # Token and drift checks a minute and more apart: only kopf's field handler can make a
     # rotation start quickly.
     operator = start_operator("--token-check-interval", "60", "--check-interval", "300")
-    await apply(
-        cluster, namespace, token_secret("up-token", token), bot_manifest("up", emulator.url, "up-token")
-    )
-    await wait_condition(cluster, namespace, "up")
+    await bots.ready_bot("up", 3901)
     operator.stop()
     await _as_an_old_operator_left_it(cluster, namespace, "up")
     registrations = len(await emulator.client.calls(3901, method="setWebhook"))
