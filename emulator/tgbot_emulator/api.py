@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from aiohttp import hdrs, web
 
+from . import clock
 from .appkeys import CONFIG, GLOBAL_LIMIT, STATE
 from .errors import NOT_FOUND, UNAUTHORIZED, ApiError, too_many_requests
 from .faults import Fault
@@ -74,7 +74,7 @@ def _fault_response(
         state.record_call(bot, method, stored, 502, "api", "fault: 502 Bad Gateway")
         return web.Response(status=502, text=_BAD_GATEWAY_HTML, content_type="text/html")
     error = (
-        too_many_requests(fault.answer_retry_after(time.monotonic()))
+        too_many_requests(fault.answer_retry_after(clock.now()))
         if fault.kind == "429"
         else ApiError(500, "Internal Server Error")
     )

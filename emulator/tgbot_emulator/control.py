@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import Field
 
-from . import control_chat
+from . import clock, control_chat
 from .appkeys import CONFIG, STATE
 from .control_common import PREFIX, Body, bot_of, error, read_body
 from .faults import Fault
@@ -148,7 +147,7 @@ async def wait_delivered(request: web.Request) -> web.Response:
     unknown = [u for u in body.update_ids if u not in bot.updates]
     if unknown:
         return error(404, f"unknown update ids: {unknown}")
-    deadline = time.monotonic() + body.timeout
+    deadline = clock.now() + body.timeout
     while True:
         records = [bot.updates[u] for u in body.update_ids]
         dropped = [r.update_id for r in records if r.state == "dropped"]
@@ -157,7 +156,7 @@ async def wait_delivered(request: web.Request) -> web.Response:
         waiting = [r.update_id for r in records if r.state != "delivered"]
         if not waiting:
             return web.json_response({"ok": True, "delivered": body.update_ids})
-        remaining = deadline - time.monotonic()
+        remaining = deadline - clock.now()
         if remaining <= 0 or state.bots.get(bot.id) is not bot:
             return web.json_response({"ok": False, "error": "timeout", "pending": waiting}, status=408)
         await state.changed.wait(remaining)

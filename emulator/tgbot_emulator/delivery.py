@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
+from . import clock
 from .attempt import Outcome, post_update
 from .config import EmulatorConfig
 from .params import Params
@@ -97,7 +98,7 @@ class BotDelivery:
         """Wait out the retry delay; True means "re-check everything before sending"."""
         if record.backoff_generation != webhook.generation:
             return False
-        delay = record.next_attempt_at - time.monotonic()
+        delay = record.next_attempt_at - clock.now()
         if delay <= 0:
             return False
         # Any change (new webhook, dropped updates, reset) ends the wait early.
@@ -154,7 +155,7 @@ class BotDelivery:
         if outcome.retry_after is not None:
             # Honour the receiver's Retry-After, but "0" must not turn into a busy loop.
             delay = max(outcome.retry_after, config.retry_initial_seconds)
-        record.next_attempt_at = time.monotonic() + delay
+        record.next_attempt_at = clock.now() + delay
         # An error of a webhook that was replaced meanwhile is not the new one's error.
         if self.bot.webhook is webhook and outcome.error is not None:
             self._state.webhook_error(self.bot, outcome.error)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Literal
+
+from . import clock
 
 FaultKind = Literal["429", "500", "502", "drop"]
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "502", "drop")
@@ -56,11 +57,11 @@ class FaultQueue:
         self._faults.clear()
 
     def take(self, bot_id: int, method: str) -> Fault | None:
-        now = time.monotonic()
         for fault in list(self._faults):
             if not fault.matches(bot_id, method):
                 continue
             if fault.for_seconds is not None:
+                now = clock.now()
                 if fault.started_at is None:
                     fault.started_at = now
                 if fault.remaining_seconds(now) > 0:

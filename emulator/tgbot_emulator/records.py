@@ -40,7 +40,7 @@ class UpdateRecord:
     attempts: int = 0
     delivered_via: str | None = None
     dropped_reason: str | None = None
-    # Retry bookkeeping for webhook delivery (monotonic clock).
+    # Retry bookkeeping for webhook delivery (the event loop's clock, clock.now()).
     next_attempt_at: float = 0.0
     backoff: float = 0.0
     backoff_generation: int = -1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from . import clock
 from .bots import HISTORY_LIMIT, Bot, bot_id_of
 from .faults import FaultQueue
 from .messages import ChatMessage
@@ -189,7 +190,7 @@ class EmulatorState:
             generation=bot.webhook_generation,
             set_at=time.time(),
         )
-        bot.last_webhook_change_at = time.monotonic()
+        bot.last_webhook_change_at = clock.now()
         # A new webhook starts with a clean error record, like a new delivery actor.
         bot.last_error_date = None
         bot.last_error_message = None

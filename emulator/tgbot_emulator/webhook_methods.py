@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from . import clock
 from .context import CallContext, MethodResult
 from .errors import WEBHOOK_CONFLICT, too_many_requests
 from .params import Params, get_int
@@ -66,7 +66,7 @@ def apply_webhook(ctx: CallContext, request: WebhookRequest) -> MethodResult:
         ctx.config.setwebhook_rate_limit
         and (current is None or current.url != request.url)
         and last is not None
-        and time.monotonic() - last < SETWEBHOOK_INTERVAL_SECONDS
+        and clock.now() - last < SETWEBHOOK_INTERVAL_SECONDS
     ):
         raise too_many_requests(1)
     _apply_update_options(ctx, request)
@@ -134,11 +134,11 @@ async def get_updates(ctx: CallContext, params: Params) -> MethodResult:
         for record in pending:
             if record.update_id < offset:
                 state.mark_delivered(bot, record, "getUpdates")
-    deadline = time.monotonic() + timeout
+    deadline = clock.now() + timeout
     while True:
         state.drop_filtered(bot)
         ready = [r for r in bot.pending() if r.update_id >= offset]
-        remaining = deadline - time.monotonic()
+        remaining = deadline - clock.now()
         if ready or remaining <= 0 or bot.webhook is not None or state.bots.get(bot.id) is not bot:
             return MethodResult([r.payload for r in ready[:limit]])
         await state.changed.wait(remaining)
