@@ -36,7 +36,17 @@ from tgbot_localdev.processes import ProcessGroup
 
 from . import operator_outages, report, tokenscan
 from .operator_outages import verdict
-from .stack import FAST_OPERATOR, Stack, bot_manifest, env_from_os, is_ready, new_token, token_secret, until
+from .stack import (
+    FAST_OPERATOR,
+    Stack,
+    bot_manifest,
+    env_from_os,
+    is_ready,
+    new_token,
+    token_secret,
+    until,
+    with_operator_source,
+)
 
 FIRST_BOT_ID = 800_000_000
 DAEMON_FAILED = "Daemon 'worker' failed"  # kopf restarts the worker, a minute later, memory lost
@@ -85,9 +95,11 @@ async def run(
     restart_api: bool = True,
     apiserver_outage_s: float = 15.0,
     botapi_outage_s: float = 20.0,
+    operator_source: Path | None = None,
 ) -> dict[str, Any]:
     started = time.time()
-    async with plane_or_env(env, workdir) as (kenv, plane):
+    async with plane_or_env(env, workdir) as (plane_env, plane):
+        kenv = with_operator_source(plane_env, operator_source)
         group = ProcessGroup(workdir / "logs")
         s = Stack(kenv, workdir, f"faults-{secrets.token_hex(2)}", group)
         await s.setup()
@@ -133,10 +145,10 @@ async def run(
                     batch_docs = _pairs(s, batch, tokens, urls)
                     for i in batch:
                         await client.add_bot(tokens[i], f"fault_{i}_bot")
-                    outages["apiserver"] = await operator_outages.apiserver_outage(
-                        s, plane, batch_docs, apiserver_outage_s
-                    )
                     ids += batch
+                    outages["apiserver"] = await operator_outages.apiserver_outage(
+                        s, plane, client, ids, batch_docs, apiserver_outage_s
+                    )
                     mark(
                         f"{len(batch)} created, kube-apiserver down {apiserver_outage_s:g}s, all Ready again"
                     )
@@ -212,6 +224,7 @@ async def run(
         "webhooks_left_behind": left_behind,
         "token_scan": scan,
         "apiserver_restarted": "apiserver" in outages,
+        "operator_source": str(operator_source or "installed"),
         "seconds": time.time() - started,
     }
 
@@ -255,13 +268,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument(
         "--botapi-outage", type=float, default=20.0, help="seconds of each Bot API outage (0: none)"
     )
+    p.add_argument(
+        "--operator-source",
+        type=Path,
+        default=None,
+        help="run the tgbot_operator package found in this directory",
+    )
     p.add_argument("--results", type=Path, default=None)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tgbot-faults-") as tmp:
         result = asyncio.run(
             run(
                 env_from_os(), Path(tmp), args.bots, not args.no_apiserver_restart,
-                args.apiserver_outage, args.botapi_outage,
+                args.apiserver_outage, args.botapi_outage, args.operator_source,
             )
         )  # fmt: skip
     print(render(result))

@@ -28,7 +28,7 @@ from tgbot_localdev.processes import ProcessGroup
 from . import report, scale_apiserver, scale_report
 from .processes import free_port
 from .scale_run import SizeRun, progress
-from .stack import Stack, env_from_os, kube_env
+from .stack import Stack, env_from_os, kube_env, with_operator_source
 
 
 async def one_size(
@@ -52,10 +52,8 @@ async def one_size(
 
 
 async def run(env: dict[str, str] | None, workdir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
-    async with kube_env(env, workdir) as kenv:
-        if args.operator_source is not None:
-            # Another copy of the operator package (a commit to compare with) wins over the installed one.
-            kenv = {**kenv, "PYTHONPATH": f"{args.operator_source}:{kenv.get('PYTHONPATH', '')}".rstrip(":")}
+    async with kube_env(env, workdir) as plane_env:
+        kenv = with_operator_source(plane_env, args.operator_source)
         group = ProcessGroup(workdir / "logs")
         s = Stack(kenv, workdir, f"scale-{secrets.token_hex(2)}", group)
         await s.setup()

@@ -213,6 +213,14 @@ async def stack(
             await s.kubectl("delete", "namespace", s.namespace, "--wait=false", check=False)
 
 
+def with_operator_source(env: dict[str, str], source: Path | None) -> dict[str, str]:
+    """``env`` in which the tgbot_operator package in ``source`` (a commit to compare with, e.g.
+    ``git archive <commit> operator/tgbot_operator | tar -x -C DIR``) wins over the installed one."""
+    if source is None:
+        return env
+    return {**env, "PYTHONPATH": f"{source}:{env.get('PYTHONPATH', '')}".rstrip(":")}
+
+
 def env_from_os() -> dict[str, str] | None:
     """Use the cluster of ``KUBECONFIG`` when USE_EXISTING_CLUSTER=true, else start our own."""
     if os.environ.get("USE_EXISTING_CLUSTER", "").lower() in {"1", "true", "yes"}:

@@ -34,7 +34,7 @@ async def test_faults_converge(cluster: Cluster, tmp_path: Path):
     for kind in ("502", "429"):
         outage = result["outages"][f"botapi_{kind}"]
         # Every bot checks every 5 s: each met the outage, and each was Ready again afterwards.
-        assert outage["bots_hit"] == 6
+        assert outage["bots_hit"] == outage["bots"] == 6
         assert outage["failed_calls_during"] >= 6
         assert outage["all_ready_s_after_return"] is not None
     # A flood wait is waited out: no call before its retry_after ran out.
@@ -52,6 +52,8 @@ async def test_apiserver_outage_converges(tmp_path: Path):
     outage = result["outages"]["apiserver"]
     assert outage["bots_created"] == 2
     assert outage["all_ready_s_after_return"] is not None
+    # Every bot (those Ready before the outage too) talked to Telegram again after the return.
+    assert outage["reconciled_s_after_return"] is not None
     assert "API server down 6s" in operator_faults.render(result)
 
 
