@@ -17,7 +17,6 @@ from tgbot_emulator import EmulatorClient
 
 from . import report, scale_apiserver, scale_botapi, tokenscan
 from .procstat import cpu_seconds, peak_rss_bytes, rss_bytes
-from .scale_botapi import CHECK
 from .scale_watch import ReadyWatch, checked_all, quiet
 from .stack import Stack, bot_manifest, is_ready, new_token, token_secret
 
@@ -75,7 +74,7 @@ class SizeRun:
         )  # fmt: skip
         idle, requests_idle = Sample.of(self._pid()), await scale_apiserver.snapshot(s.kubectl)
         first = await self.create_all()
-        await quiet(self.port, 5, 120, but=CHECK)
+        await quiet(self.port, 5, 120)
         registered_at, registered = time.time(), Sample.of(self._pid())
         requests_registered = await scale_apiserver.snapshot(s.kubectl)
         progress(f"{n} bots: {len(first['watch'].ready)} Ready; steady window of {self.steady:g}s")
@@ -83,7 +82,7 @@ class SizeRun:
         steady_end, steady = time.time(), Sample.of(self._pid())
         requests_steady = await scale_apiserver.snapshot(s.kubectl)
         pickups = await self.change_tokens()
-        await quiet(self.port, 5, 120, but=CHECK)
+        await quiet(self.port, 5, 120)
         progress(f"{n} bots: restarting the operator")
         restart = await self.restart()
         bots = await s.bots()

@@ -84,13 +84,16 @@ def operator_calls(port: int) -> dict[str, float]:
     return dict(calls)
 
 
-async def quiet(port: int, seconds: float, timeout: float, but: str | None = None) -> None:
-    """Until the operator made no Telegram call (but the method ``but``) for ``seconds``, or
-    ``timeout``. ``but="getWebhookInfo"``: the periodic checks go on, with a short check interval
-    there is never a quiet second; the look after a setWebhook comes in the same pass."""
+async def quiet(port: int, seconds: float, timeout: float) -> None:
+    """Until the operator made no call that changes something at Telegram (set*, delete*) and no
+    getMe for ``seconds``, or ``timeout``: registration (and a token change) is over. Checks and
+    read-backs (get*) go on at their own pace - with a short check interval or many bots there is
+    never a quiet second - and the look after a setter comes in the same pass."""
 
     def calls() -> dict[str, float]:
-        return {method: n for method, n in operator_calls(port).items() if method != but}
+        return {
+            m: n for m, n in operator_calls(port).items() if m.startswith(("set", "delete")) or m == "getMe"
+        }
 
     last, since, deadline = calls(), time.monotonic(), time.monotonic() + timeout
     while time.monotonic() < deadline:
