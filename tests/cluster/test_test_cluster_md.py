@@ -40,7 +40,8 @@ def _collected(*args: str) -> list[str]:
     return [line for line in result.stdout.splitlines() if "::" in line]
 
 
-@pytest.mark.timeout(900)  # three collections of (parts of) the suite, each a fresh interpreter
+@pytest.mark.slow  # about a minute: two of them collect the whole suite
+@pytest.mark.timeout(900)  # collections of (parts of) the suite, each a fresh interpreter
 def test_every_command_is_checked_or_marked_not_run_here() -> None:
     text = PAGE.read_text()
     assert NOT_RUN_HERE in text

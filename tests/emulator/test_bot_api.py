@@ -230,6 +230,7 @@ async def test_every_call_is_recorded_with_secrets_hidden(api: BotApi, client: E
     assert revealed[0]["params"]["secret_token"] == "topsecret"
 
 
+@pytest.mark.looptime  # the one-second interval passes on the virtual clock
 async def test_setwebhook_rate_limit(api: BotApi, client: EmulatorClient, server: EmulatorServer) -> None:
     server.config.setwebhook_rate_limit = True
     await api.ok("setWebhook", url="https://a.example.com/")
