@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from tgbot_emulator import EmulatorClient
+from tgbot_localdev.controlplane import free_port
 from tgbot_localdev.processes import ProcessGroup
 
 from . import report, scale_apiserver, scale_report
-from .processes import free_port
 from .scale_run import SizeRun, progress
 from .stack import Stack, env_from_os, kube_env, with_operator_source
 

@@ -15,11 +15,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tgbot_localdev.controlplane import free_port
 from tgbot_localdev.processes import LocalProcess, spawn, wait_ready
 
-# free_port is localdev's; named here too for the operator benchmarks that import it from here.
-__all__ = ["BIN", "PYTHON", "REPO", "Group", "child_env", "free_port", "listening"]
+__all__ = ["BIN", "PYTHON", "REPO", "Group", "child_env", "listening"]
 
 PYTHON = sys.executable
 BIN = Path(sys.executable).parent

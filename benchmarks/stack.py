@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 import yaml
 
 from tgbot_localdev import polling
-from tgbot_localdev.controlplane import ControlPlane, find_assets
+from tgbot_localdev.controlplane import ControlPlane, find_assets, free_port
 from tgbot_localdev.kubectl import kubectl_async
 from tgbot_localdev.processes import ManagedProcess, ProcessGroup
 
-from .processes import BIN, REPO, free_port
+from .processes import BIN, REPO
 
 CRD = REPO / "crds" / "telegrambots.tgbot.dev.yaml"
 T = TypeVar("T")
