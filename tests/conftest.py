@@ -47,16 +47,21 @@ _CLUSTER_FIXTURES = frozenset({"cluster", "helm", "helm3", "any_helm"})
 _PODS_DIR = Path(__file__).resolve().parent / "pods"
 #: End-to-end tests against the control plane, whatever fixtures they use.
 _E2E_DIR = Path(__file__).resolve().parent / "e2e"
+#: Slow by nature: fresh venvs from the package index, benchmark smoke runs.
+_SLOW_DIRS = (Path(__file__).resolve().parent / "packaging", Path(__file__).resolve().parent / "benchmarks")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The layers by construction, not by remembering a mark: ``-m "not cluster and not pods"`` is
-    the unit layer (no Go build, no API server), whatever a file's ``pytestmark`` says. By folder:
-    tests/pods -> ``pods``, tests/e2e -> ``cluster``; elsewhere by the fixtures a test uses."""
+    """The layers by construction, not by remembering a mark: ``-m "not cluster and not pods and not
+    slow"`` is the unit layer (no Go build, no API server, no package index), whatever a file's
+    ``pytestmark`` says. By folder: tests/pods -> ``pods``, tests/e2e -> ``cluster``, tests/packaging
+    and tests/benchmarks -> ``slow``; elsewhere by the fixtures a test uses."""
     for item in items:
         parents = Path(str(item.path)).parents
         if _PODS_DIR in parents:
             item.add_marker(pytest.mark.pods)
+        if any(folder in parents for folder in _SLOW_DIRS):
+            item.add_marker(pytest.mark.slow)
         if _E2E_DIR in parents or _CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
 

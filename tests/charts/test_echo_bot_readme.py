@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.charts.chartlib import REPO_ROOT
 
 README = REPO_ROOT / "examples" / "echo-bot" / "README.md"
 
 
+@pytest.mark.slow  # runs the example bot and tgbot-dev as real processes
 def test_the_readme_run_command_gets_answers() -> None:
     (line,) = [line for line in README.read_text().splitlines() if line.startswith("tgbot-dev run --message")]
     argv = shlex.split(line, comments=True)

@@ -55,7 +55,7 @@ def test_every_command_is_checked_or_marked_not_run_here() -> None:
                 assert all(argv[argv.index("-k") + 1] in test for test in selected), selected
             if argv[1:3] == ["-m", "not pods"]:
                 assert not [t for t in selected if t.startswith("tests/pods/")], "pod tests selected"
-            if argv[1:3] == ["-m", "not cluster and not pods"]:
+            if argv[1:3] == ["-m", "not cluster and not pods and not slow"]:
                 needs_cluster = ("tests/pods/", "tests/e2e/", "tests/charts/test_install")
                 assert not [t for t in selected if t.startswith(needs_cluster)], "cluster tests selected"
         elif argv[0] == "hack/test.sh":
