@@ -11,6 +11,10 @@
 The worker is the only thing that talks to Telegram about its bot while the bot exists, so
 registrations, checks and rotations never race each other. It runs as a kopf daemon
 (handlers.py), which pokes it when the spec or the rotation annotation changes.
+
+A little over ~300 lines: the loop, its schedule (jittered checks, the restart spread) and the
+status write stay together, because the order of one pass is the thing to read; the steps
+themselves live in the modules above.
 """
 
 from __future__ import annotations
