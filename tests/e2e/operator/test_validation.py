@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import Cluster
+from tests.support import REPO_ROOT, Cluster
 
 from .support import kubectl
 
@@ -155,7 +155,7 @@ async def test_defaults_are_filled_in(cluster: Cluster, namespace: str, crd_inst
 
 @pytest.mark.parametrize(
     "path",
-    sorted((Path(__file__).resolve().parents[2] / "examples").glob("telegrambot-*.yaml")),
+    sorted((REPO_ROOT / "examples").glob("telegrambot-*.yaml")),
     ids=lambda p: p.name,
 )
 async def test_examples_are_accepted(
