@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tgbot_emulator import EmulatorClient
+from tgbot_kit.types import parse_duration
 
 from . import report, scale_apiserver, scale_botapi, tokenscan
 from .procstat import cpu_seconds, peak_rss_bytes, rss_bytes
@@ -252,9 +253,8 @@ class SizeRun:
 
 
 def parse_seconds(text: str) -> float:
-    """ "30s", "5m" or "30" as the operator's flags take them."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    """A duration as the operator's flags take it ("30s", "5m", "1h30m", "30"): the kit's parser."""
+    return parse_duration(text).total_seconds()
 
 
 def progress(text: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 UpdateStateName = Literal["pending", "delivered", "dropped"]
@@ -21,7 +21,7 @@ class Webhook:
     """Immutable: a change replaces the object, so workers can tell old from new."""
 
     url: str
-    secret_token: str | None
+    secret_token: str | None = field(repr=False)  # a secret: never in a repr or a log line
     certificate: Certificate | None
     ip_address: str | None
     max_connections: int

@@ -214,7 +214,7 @@ class ReadyBot:
 
     name: str
     bot_id: int
-    token: str
+    token: str = field(repr=False)  # never in a repr, a failing test's output included
     #: What was applied (change it and apply it again to change the bot).
     manifest: dict[str, Any]
     #: The TelegramBot when the awaited condition held.
