@@ -7,26 +7,15 @@ import asyncio
 import importlib
 import re
 import shlex
-import subprocess
-import sys
 import textwrap
-from functools import cache
-from pathlib import Path
 
 import pytest
 
+from tests.console import help_text
 from tests.docs.fences import INLINE, PAGES, REPO_ROOT, Block, all_blocks
 from tests.packaging.test_distributions import DISTRIBUTIONS, LIBRARIES
 
-BIN = Path(sys.executable).parent
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
-
-
-@cache
-def help_text(program: str) -> str:
-    result = subprocess.run([str(BIN / program), "--help"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def help_flags(program: str) -> frozenset[str]:

@@ -6,12 +6,11 @@ Its commands and snippets are run by the other tests here (fences.py says which)
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.console import help_text
 from tests.docs.fences import PAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -20,14 +19,7 @@ README = (REPO_ROOT / "README.md").read_text()
 
 def flags_of(script: str) -> set[str]:
     """The long flags ``SCRIPT --help`` lists (``--no-x`` forms folded into ``--x``)."""
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / script), "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    found = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", result.stdout)) - {"--help"}
+    found = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", help_text(script))) - {"--help"}
     return {flag.replace("--no-", "--") for flag in found}
 
 

@@ -14,6 +14,8 @@ from tgbot_emulator.cli import CliSettings
 from tgbot_kit import ListenAddress
 
 TOKEN = "123456:CLI_SECRET_abc"
+#: The real program in a subprocess: not the unit layer (which runs no programs), the full suite.
+REAL_PROCESS = pytest.mark.slow
 
 
 def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -39,6 +41,7 @@ def test_flags_win_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (config.host, config.port) == ("::1", 0)
 
 
+@REAL_PROCESS
 async def test_cli_serves_and_stops_on_sigterm() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -80,6 +83,7 @@ async def test_cli_serves_and_stops_on_sigterm() -> None:
     assert "CLI_SECRET" not in logs  # ...and never shows the token
 
 
+@REAL_PROCESS
 async def test_cli_rejects_bad_bot_without_echoing_it() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,

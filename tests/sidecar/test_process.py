@@ -1,4 +1,4 @@
-"""The real ``tgbot-sidecar`` process: --help, environment variables, SIGTERM drain, logs."""
+"""The real ``tgbot-sidecar`` process: environment variables, SIGTERM drain, logs; its --help."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 
+from tests.console import help_text
 from tgbot_sidecar import Settings
 
 from .conftest import TOKEN, FakeUpstream, KubeletSecret, update
@@ -19,15 +21,13 @@ from .conftest import TOKEN, FakeUpstream, KubeletSecret, update
 EXE = Path(sys.executable).with_name("tgbot-sidecar")
 
 
-async def run_help() -> str:
-    process = await asyncio.create_subprocess_exec(EXE, "--help", stdout=asyncio.subprocess.PIPE)
-    out, _ = await process.communicate()
-    assert process.returncode == 0
-    return out.decode()
+#: The real program in a subprocess, seconds each: not the unit layer (which runs no programs), the
+#: full suite. --help is the script's entry point in this process (tests/packaging runs the real one).
+REAL_PROCESS = pytest.mark.slow
 
 
-async def test_help_lists_every_flag():
-    text = await run_help()
+def test_help_lists_every_flag():
+    text = help_text("tgbot-sidecar")
     for name in Settings.model_fields:
         assert "--" + name.replace("_", "-") in text, name
         assert "TGBOT_SIDECAR_" + name.upper() in text.replace("\n", "").replace(" ", ""), name
@@ -66,6 +66,7 @@ async def start(env: dict[str, str], *args: str) -> Process:
     return Process(process)
 
 
+@REAL_PROCESS
 async def test_environment_variables_configure_everything_and_sigterm_drains(
     fake_upstream: FakeUpstream, secret: KubeletSecret, bot_socket: Path
 ):
@@ -111,6 +112,7 @@ async def test_environment_variables_configure_everything_and_sigterm_drains(
     assert b"hello" not in logs
 
 
+@REAL_PROCESS
 async def test_flags_win_over_environment_and_bad_config_exits_2(secret: KubeletSecret, bot_socket: Path):
     bad = await start({"TGBOT_SIDECAR_MAX_IN_FLIGHT": "0"}, "--upstream", "http://x/")
     assert await asyncio.wait_for(bad.finish(), 20) == 2
