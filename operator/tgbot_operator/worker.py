@@ -141,7 +141,7 @@ class BotWorker:
         when to look again."""
         obs: Observation | None = None
         until: datetime | None = None
-        checked = False
+        checked = acted = False
         try:
             for _ in range(MAX_STEPS_PER_PASS):
                 if self.stopped:
@@ -157,6 +157,7 @@ class BotWorker:
                 token = obs.token if isinstance(obs.token, str) else ""
                 self.logger.debug("Action %s", redact(repr(step), token))
                 outcome = await execute(self.deps, self.bot, step, obs, self._secret_view)
+                acted = True
                 checked = checked or isinstance(outcome, Looked)
                 recorded = self._record(record(self.memory, step, outcome, **self._record_args(obs)))
                 self.deps.metrics.reconciles.labels(action=step.kind, outcome=recorded.metric).inc()
@@ -175,9 +176,11 @@ class BotWorker:
             profile_until = await self._profile_pass(obs, checked)
             if profile_until is not None:
                 until = profile_until if until is None else min(until, profile_until)
-            if not await self.write_status(obs):
-                retry = self.deps.clock() + timedelta(seconds=self._status_retry_delay())
-                until = retry if until is None else min(until, retry)
+        # Stopped mid-pass (a SIGTERM, a rollout) after a call: its record is still written, or
+        # the next operator process would not know of the check and make it again.
+        if obs is not None and (not self.stopped or acted) and not await self.write_status(obs):
+            retry = self.deps.clock() + timedelta(seconds=self._status_retry_delay())
+            until = retry if until is None else min(until, retry)
         self._count_failing()
         return until
 

@@ -182,6 +182,8 @@ def test_a_look_schedules_the_next_one_jittered(step: GetWebhookInfo, low: float
 
 
 def test_a_resumed_worker_places_its_first_check_at_random_in_the_interval() -> None:
+    """The record is older than an interval (the operator was down): at a random moment of the
+    interval from now, not at once."""
     obs = observe()
     mem = Memory(live=live_for(obs), live_at=NOW - timedelta(hours=3), live_from_status=True)
     place_resumed_checks(mem, now=NOW, timing=TIMING, uniform=lambda a, b: (a + b) / 4)
@@ -189,6 +191,17 @@ def test_a_resumed_worker_places_its_first_check_at_random_in_the_interval() -> 
     fresh = Memory()  # a new bot: its first look is at once (nothing to place)
     place_resumed_checks(fresh, now=NOW, timing=TIMING, uniform=lambda a, b: b)
     assert fresh.next_live_check is None
+
+
+def test_a_resumed_worker_checked_moments_ago_waits_for_its_interval() -> None:
+    """A bot checked just before the restart is checked one interval after that check (+-10 %),
+    not at a random moment that may be seconds away: no second getWebhookInfo per restart."""
+    obs = observe()
+    checked = NOW - timedelta(seconds=2)
+    for pick, factor in ((lambda a, b: a, 0.9), (lambda a, b: b, 1.1)):
+        mem = Memory(live=live_for(obs), live_at=checked, live_from_status=True)
+        place_resumed_checks(mem, now=NOW, timing=TIMING, uniform=pick)
+        assert mem.next_live_check == checked + TIMING.check_interval * factor
 
 
 def fail(mem: Memory, step: Step, failed: Failed, at: datetime = NOW) -> float:

@@ -297,3 +297,26 @@ async def test_a_self_signed_renewal_overlaps_the_two_certificates(rig: Rig) -> 
     assert "CertificateRenewed" in reasons
     assert "PreviousCertificateRetired" in reasons
     assert rig.conditions()["Ready"]["status"] == "True"
+
+
+async def test_a_check_made_as_the_worker_stops_is_still_recorded(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM lands while a check is in flight: the check's time still reaches status, so the
+    next operator process knows of it and does not make it again at once."""
+    import tgbot_operator.worker as worker_module
+
+    await rig.worker.run_pass()
+    before = rig.kube.status["webhook"]["lastCheckTime"]
+    execute = worker_module.execute
+
+    async def execute_then_stop(*args: Any) -> Any:
+        outcome = await execute(*args)
+        rig.worker.stop()
+        return outcome
+
+    monkeypatch.setattr(worker_module, "execute", execute_then_stop)
+    rig.clock.advance(400)
+    await rig.worker.run_pass()
+    assert rig.worker.stopped
+    assert rig.kube.status["webhook"]["lastCheckTime"] != before
