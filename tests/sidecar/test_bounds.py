@@ -153,6 +153,9 @@ async def test_connections_beyond_the_cap_get_a_503(echo_bot: EchoBot, make_side
         writer.close()
 
 
+# Real socket buffers filled on real time (a drain that stays blocked for a second; a send timeout
+# raced against the kernel's buffers), seconds each: not the unit layer, the full suite.
+@pytest.mark.slow
 async def test_a_client_that_never_reads_cannot_grow_the_write_buffer(
     fake_upstream: FakeUpstream, make_sidecar: MakeSidecar
 ):
@@ -182,6 +185,7 @@ async def test_a_client_that_never_reads_cannot_grow_the_write_buffer(
 
 
 # Real time: the send timeout races real socket buffers filling up, which virtual time would skip past.
+@pytest.mark.slow
 async def test_a_client_that_never_reads_is_cut_off_after_the_send_timeout(
     fake_upstream: FakeUpstream, make_sidecar: MakeSidecar
 ):
