@@ -304,11 +304,12 @@ async def test_a_check_made_as_the_worker_stops_is_still_recorded(
 ) -> None:
     """SIGTERM lands while a check is in flight: the check's time still reaches status, so the
     next operator process knows of it and does not make it again at once."""
-    import tgbot_operator.worker as worker_module
+    from tgbot_operator import execute as execute_module
+    from tgbot_operator import worker as worker_module
 
     await rig.worker.run_pass()
     before = rig.kube.status["webhook"]["lastCheckTime"]
-    execute = worker_module.execute
+    execute = execute_module.execute
 
     async def execute_then_stop(*args: Any) -> Any:
         outcome = await execute(*args)

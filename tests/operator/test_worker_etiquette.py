@@ -52,7 +52,8 @@ async def test_a_restart_costs_no_call_and_no_status_write_until_its_check_place
     assert rig.conditions()["Ready"]["status"] == "True"
     check = fresh.memory.next_live_check
     assert check is not None
-    assert rig.clock.now <= check <= rig.clock.now + timedelta(seconds=300)
+    # Checked a moment ago: the next check one interval (+-10 %) after that one.
+    assert rig.clock.now + timedelta(seconds=269) <= check <= rig.clock.now + timedelta(seconds=330)
     assert until is not None
     assert until <= check
     rig.clock.now = check
@@ -61,8 +62,10 @@ async def test_a_restart_costs_no_call_and_no_status_write_until_its_check_place
 
 
 async def test_restarted_checks_spread_over_the_interval(rig: Rig) -> None:
+    """After a long stop (the last check hours old): spread over the interval from now."""
     await rig.worker.run_pass()
     rig.body["status"] = json.loads(json.dumps(rig.kube.status))
+    rig.clock.advance(3 * 3600)
     offsets = []
     for _ in range(200):
         fresh = BotWorker(rig.worker.deps, body=rig.body, logger=rig.worker.logger, events=lambda *e: None)
@@ -105,7 +108,7 @@ async def test_a_restart_with_a_profile_sends_no_setter_and_reads_it_back_later(
     assert rig.conditions()["ProfileApplied"]["reason"] == "Applied"
     assert until is not None
     assert until <= rig.clock.now + timedelta(seconds=300)
-    rig.clock.advance(301)
+    rig.clock.advance(331)
     await fresh.run_pass()
     calls = await methods(rig, before)
     assert "getWebhookInfo" in calls
