@@ -117,6 +117,7 @@ class SizeRun:
                 first["all_ready"] - first["applied"] if first["all_ready"] is not None else None
             ),
             "ready": len(first["watch"].ready),
+            "ready_watch_restarts": first["watch"].restarts,  # >0: some Ready times are late
             "apply_to_ready_s": {
                 "p50": report.percentile(latencies, 0.5),
                 "p99": report.percentile(latencies, 0.99),

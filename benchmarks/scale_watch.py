@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import sys
 import time
 import urllib.request
 from typing import Any
@@ -21,16 +22,37 @@ class ReadyWatch:
         self.stack = s
         self.added: dict[str, float] = {}
         self.ready: dict[str, float] = {}
+        self.restarts = 0
         self.process: asyncio.subprocess.Process | None = None
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        await self._spawn()
+        self.task = asyncio.create_task(self._follow())
+
+    async def _spawn(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
             "kubectl", "get", "tgbot", "-n", self.stack.namespace, "-w", "--output-watch-events",
-            "-o", "json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            "-o", "json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env=self.stack.env, limit=16 << 20,
         )  # fmt: skip
-        self.task = asyncio.create_task(self._read())
+
+    async def _follow(self) -> None:
+        """Read kubectl's events; when it exits (the API server ended the watch, a stale discovery
+        cache right after the CRD appeared...) say why and watch again: its first events list
+        every bot anew, so a bot that turned Ready meanwhile is counted late, never lost."""
+        while True:
+            await self._read()
+            assert self.process is not None
+            assert self.process.stderr is not None
+            why = (await self.process.stderr.read()).decode(errors="replace").strip()
+            code = await self.process.wait()
+            self.restarts += 1
+            print(
+                f"kubectl get -w exited ({code}): {why[-300:]}; watching again", file=sys.stderr, flush=True
+            )
+            await asyncio.sleep(1.0)
+            await self._spawn()
 
     async def _read(self) -> None:
         assert self.process is not None
@@ -64,11 +86,11 @@ class ReadyWatch:
         return sorted(self.ready[k] - self.added[k] for k in self.ready if k in self.added)
 
     async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
         if self.process is not None and self.process.returncode is None:
             self.process.terminate()
             await self.process.wait()
-        if self.task is not None:
-            self.task.cancel()
 
 
 def operator_calls(port: int) -> dict[str, float]:
