@@ -105,6 +105,7 @@ async def test_address_outside_allowed_networks_is_403(
     assert fake_upstream.bodies == []
 
 
+@VIRTUAL_TIME  # the kept-alive connection is read until a 1 s timeout: virtual, not slept through
 async def test_chunked_request_body_is_limited_while_reading(
     fake_upstream: FakeUpstream, make_sidecar: MakeSidecar
 ):
