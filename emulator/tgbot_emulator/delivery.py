@@ -101,9 +101,10 @@ class BotDelivery:
         delay = record.next_attempt_at - clock.now()
         if delay <= 0:
             return False
-        # Any change (new webhook, dropped updates, reset) ends the wait early.
-        await self._state.changed.wait(delay)
-        return True
+        # Any change (new webhook, dropped updates, reset) ends the wait early: then re-check. A wait
+        # that ran out is the delay over: send. (Re-checking then would spin when the loop's clock
+        # lands a hair short of next_attempt_at - a float sum - as looptime's quantized clock does.)
+        return await self._state.changed.wait(delay)
 
     async def _acquire_slot(self) -> None:
         while True:

@@ -11,6 +11,10 @@ from aiohttp import web
 from tests.emulator.helpers import BOT_ID, BotApi, Receiver, eventually, start_receiver
 from tgbot_emulator import EmulatorClient, EmulatorServer
 
+#: Retry backoffs, Retry-After and "several retry rounds" are asyncio timers: on looptime's virtual
+#: clock they cost no wall time, and the receiver's timestamps are on that clock too.
+VIRTUAL_TIME = pytest.mark.looptime
+
 
 def failing_times(n: int, status: int = 500, headers: dict[str, str] | None = None) -> Any:
     """A behaviour that answers ``status`` n times, then 200."""
@@ -70,6 +74,7 @@ async def test_update_ids_increase(api: BotApi, client: EmulatorClient, receiver
     assert receiver.update_ids() == ids
 
 
+@VIRTUAL_TIME
 async def test_retries_with_backoff_on_500(api: BotApi, client: EmulatorClient, receiver: Receiver) -> None:
     receiver.behaviour = failing_times(3)
     await api.ok("setWebhook", url=receiver.url)
@@ -88,6 +93,7 @@ async def test_retries_with_backoff_on_500(api: BotApi, client: EmulatorClient, 
     assert states[update_id] == ("delivered", 4)
 
 
+@VIRTUAL_TIME
 async def test_backoff_is_capped(api: BotApi, client: EmulatorClient, receiver: Receiver) -> None:
     receiver.behaviour = failing_times(6)
     await api.ok("setWebhook", url=receiver.url)
@@ -118,6 +124,7 @@ async def test_retries_after_timeout(
     assert 250 <= tries[0]["duration_ms"] < 900
 
 
+@VIRTUAL_TIME
 async def test_honours_retry_after(api: BotApi, client: EmulatorClient, receiver: Receiver) -> None:
     receiver.behaviour = failing_times(1, status=429, headers={"Retry-After": "1"})
     await api.ok("setWebhook", url=receiver.url)
@@ -168,6 +175,7 @@ async def test_connection_refused_is_reported(api: BotApi, client: EmulatorClien
     assert (await api.ok("getWebhookInfo"))["last_error_message"] == "Connection refused"
 
 
+@VIRTUAL_TIME
 async def test_per_chat_order_while_other_chats_flow(
     api: BotApi, client: EmulatorClient, receiver: Receiver
 ) -> None:

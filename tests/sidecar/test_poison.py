@@ -19,7 +19,7 @@ from tgbot_sidecar import metrics as m
 from tgbot_sidecar.cli import load_settings
 from tgbot_sidecar.poison import DeliveryAttempts
 
-from .conftest import TOKEN, FakeUpstream, MakeSidecar, Running
+from .conftest import TOKEN, VIRTUAL_TIME, FakeUpstream, MakeSidecar, Running
 
 
 @pytest.fixture
@@ -63,6 +63,7 @@ async def attempts_of(emulator: EmulatorClient, update_id: int) -> list[dict[str
     return [d for d in await emulator.deliveries(BOT_ID) if d["update_id"] == update_id]
 
 
+@VIRTUAL_TIME
 async def test_a_poison_update_is_dead_lettered_and_the_chat_moves_on(
     emulator: EmulatorClient,
     fake_upstream: FakeUpstream,
@@ -102,6 +103,7 @@ async def test_a_poison_update_is_dead_lettered_and_the_chat_moves_on(
     assert letters.stat().st_mode & 0o777 == 0o600
 
 
+@VIRTUAL_TIME
 async def test_no_dead_letters_while_the_dispatcher_is_down(
     emulator: EmulatorClient, make_sidecar: MakeSidecar, bot_socket: Path, tmp_path: Path
 ):
@@ -126,6 +128,7 @@ async def test_no_dead_letters_while_the_dispatcher_is_down(
         await bot.stop()
 
 
+@VIRTUAL_TIME
 async def test_no_dead_letters_when_every_update_fails(
     emulator: EmulatorClient, fake_upstream: FakeUpstream, make_sidecar: MakeSidecar, tmp_path: Path
 ):
