@@ -61,20 +61,12 @@ class DiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         return super().fetch(body=body) or self.legacy.fetch(body=body)
 
 
-#: kopf's Event posters at once (see configure_kopf).
-POSTING_WORKERS = 8
-
-
 def configure_kopf(settings: kopf.OperatorSettings) -> None:
     """Our persistence names and sensible timeouts (all kopf knobs live here)."""
     settings.persistence.finalizer = names.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.PERSISTENCE_PREFIX)
     settings.persistence.diffbase_storage = DiffBaseStorage()
     settings.posting.level = logging.INFO
-    # kopf posts each Event on a worker of its own, at once, over a connection pool without a limit:
-    # a burst of new bots (two Events each) opened a TLS connection per Event in flight. A few
-    # posters keep up with what a burst produces and keep the connections (and their buffers) few.
-    settings.posting.worker_limit = POSTING_WORKERS
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30

@@ -233,8 +233,3 @@ async def test_delete_asks_kopf_to_retry_while_the_webhook_cannot_be_deleted(
     assert raised.value.delay == 4.0
     assert "the API server is not reachable" in str(raised.value)
 
-
-def test_a_burst_of_events_is_posted_by_a_few_workers_not_one_connection_each() -> None:
-    posting = configured().posting
-    assert posting.worker_limit == handlers.POSTING_WORKERS
-    assert 1 <= posting.worker_limit <= 16
