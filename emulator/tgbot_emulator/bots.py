@@ -9,6 +9,7 @@ from typing import Any
 from .files import FileStore
 from .messages import MessageStore
 from .profile import BotProfile
+from .pulse import Pulse
 from .records import CallbackQueryRecord, CallRecord, DeliveryAttempt, UpdateRecord, UpdateStateName, Webhook
 
 # History lists are bounded so a long-running demo can't grow without limit.
@@ -46,6 +47,9 @@ class Bot:
     # finds a chat's next update without scanning the whole history.
     pending_by_key: dict[str, dict[int, UpdateRecord]] = field(default_factory=dict)
     pending_total: int = 0
+    #: Fired with the state's ``changed`` for changes of this bot (EmulatorState.notify): its
+    #: delivery worker waits here, so one bot's change wakes one worker, not one per bot.
+    changed: Pulse = field(default_factory=Pulse, repr=False, compare=False)
 
     @property
     def user(self) -> dict[str, Any]:

@@ -77,5 +77,5 @@ async def answer_callback_query(ctx: CallContext, params: Params) -> MethodResul
         "cache_time": cache_time,
     }
     record.answered_at = time.time()
-    ctx.state.changed.fire()
+    ctx.state.notify(ctx.bot)
     return MethodResult(True)

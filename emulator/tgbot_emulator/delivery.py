@@ -56,7 +56,7 @@ class BotDelivery:
         try:
             while True:
                 self._spawn_ready()
-                await self._state.changed.wait()
+                await self.bot.changed.wait()  # this bot's changes only (EmulatorState.notify)
         finally:
             tasks = list(self._tasks.values())
             for task in tasks:
@@ -92,7 +92,7 @@ class BotDelivery:
         finally:
             self._tasks.pop(key, None)
             # Let the scheduler look again: an update may have arrived as we were leaving.
-            self._state.changed.fire()
+            self._state.notify(self.bot)
 
     async def _backing_off(self, record: UpdateRecord, webhook: Webhook) -> bool:
         """Wait out the retry delay; True means "re-check everything before sending"."""
@@ -104,7 +104,7 @@ class BotDelivery:
         # Any change (new webhook, dropped updates, reset) ends the wait early: then re-check. A wait
         # that ran out is the delay over: send. (Re-checking then would spin when the loop's clock
         # lands a hair short of next_attempt_at - a float sum - as looptime's quantized clock does.)
-        return await self._state.changed.wait(delay)
+        return await self.bot.changed.wait(delay)
 
     async def _acquire_slot(self) -> None:
         while True:
@@ -203,9 +203,12 @@ class DeliveryManager:
             await self._session.close()
 
     async def _supervise(self) -> None:
+        """A worker per bot. Woken by bots added, replaced or reset and by a worker's end, not by
+        every change: with 10,000 bots a look at all of them per Bot API call was the emulator's
+        whole CPU (and each bot's worker waits on its own bot's changes for the same reason)."""
         while True:
             self._sync_workers()
-            await self._state.changed.wait()
+            await self._state.roster.wait()
 
     def _sync_workers(self) -> None:
         assert self._session is not None
@@ -223,4 +226,5 @@ class DeliveryManager:
             if bot_id not in self._workers:
                 worker = BotDelivery(bot, self._state, self._config, self._session, self._tls, self._on_reply)
                 task = asyncio.create_task(worker.run(), name=f"tgbot-emulator-bot-{bot_id}")
+                task.add_done_callback(lambda _: self._state.roster.fire())  # a died worker restarts
                 self._workers[bot_id] = (worker, task)

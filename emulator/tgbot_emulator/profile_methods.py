@@ -122,7 +122,7 @@ async def set_my_commands(ctx: CallContext, params: Params) -> MethodResult:
         ctx.bot.profile.commands[key] = commands
     else:
         ctx.bot.profile.commands.pop(key, None)
-    ctx.state.changed.fire()
+    ctx.state.notify(ctx.bot)
     return MethodResult(True)
 
 
@@ -134,7 +134,7 @@ async def get_my_commands(ctx: CallContext, params: Params) -> MethodResult:
 async def delete_my_commands(ctx: CallContext, params: Params) -> MethodResult:
     key = (command_scope(ctx, params), language_code(params))
     ctx.bot.profile.commands.pop(key, None)
-    ctx.state.changed.fire()
+    ctx.state.notify(ctx.bot)
     return MethodResult(True)
 
 
@@ -170,7 +170,7 @@ def _text_methods(text: ProfileText) -> dict[str, Handler]:
         if len(value) > text.limit:
             raise bad_request(f"{text.what} is too long (at most {text.limit} characters)")
         ctx.bot.profile.set_text(text.table(ctx.bot.profile), language, value)
-        ctx.state.changed.fire()
+        ctx.state.notify(ctx.bot)
         return MethodResult(True)
 
     async def get_text(ctx: CallContext, params: Params) -> MethodResult:
@@ -226,7 +226,7 @@ def _menu_button(params: Params) -> dict[str, Any]:
 async def set_chat_menu_button(ctx: CallContext, params: Params) -> MethodResult:
     button = _menu_button(params)
     ctx.bot.profile.set_menu_button(_menu_chat(params), button)
-    ctx.state.changed.fire()
+    ctx.state.notify(ctx.bot)
     return MethodResult(True)
 
 
@@ -254,7 +254,7 @@ async def set_my_default_administrator_rights(ctx: CallContext, params: Params) 
                 granted.add(name)
     granted -= _NOT_FOR_CHANNELS if for_channels else _NOT_FOR_GROUPS
     ctx.bot.profile.admin_rights[for_channels] = frozenset(granted)
-    ctx.state.changed.fire()
+    ctx.state.notify(ctx.bot)
     return MethodResult(True)
 
 

@@ -63,6 +63,14 @@ class EmulatorState:
         self.bots: dict[int, Bot] = {}
         self.faults = FaultQueue()
         self.changed = Pulse()
+        #: Bots added, replaced or reset: the delivery supervisor's wake-up.
+        self.roster = Pulse()
+
+    def notify(self, bot: Bot | None = None) -> None:
+        """Something changed: wake the state's waiters and ``bot``'s (None: every bot's)."""
+        self.changed.fire()
+        for each in (bot,) if bot is not None else tuple(self.bots.values()):
+            each.changed.fire()
 
     # -- bots -----------------------------------------------------------------
 
@@ -75,7 +83,8 @@ class EmulatorState:
             raise BotConflictError(f"bot {bot_id} already exists with another token")
         bot = Bot(id=bot_id, token=token, username=username.lstrip("@"), first_name=first_name or username)
         self.bots[bot_id] = bot
-        self.changed.fire()
+        self.notify(bot)
+        self.roster.fire()
         return bot
 
     def bot_by_token(self, token: str) -> Bot | None:
@@ -95,13 +104,17 @@ class EmulatorState:
         if new_token != bot.token:
             bot.revoked_tokens.add(bot.token)
             bot.token = new_token
-        self.changed.fire()
+        self.notify(bot)
         return bot
 
     def reset(self) -> None:
+        gone = tuple(self.bots.values())
         self.bots.clear()
         self.faults.clear()
         self.changed.fire()
+        for bot in gone:
+            bot.changed.fire()
+        self.roster.fire()
 
     # -- updates --------------------------------------------------------------
 
@@ -120,7 +133,7 @@ class EmulatorState:
         bot.updates[record.update_id] = record
         bot.track_pending(record)
         remember_update(bot, kind, body.get(kind), record.update_id)
-        self.changed.fire()
+        self.notify(bot)
         return record
 
     def user_message(
@@ -147,12 +160,12 @@ class EmulatorState:
     def mark_delivered(self, bot: Bot, record: UpdateRecord, via: str) -> None:
         if bot.settle(record, "delivered"):
             record.delivered_via = via
-            self.changed.fire()
+            self.notify(bot)
 
     def drop(self, bot: Bot, record: UpdateRecord, reason: str) -> None:
         if bot.settle(record, "dropped"):
             record.dropped_reason = reason
-            self.changed.fire()
+            self.notify(bot)
 
     def drop_pending(self, bot: Bot) -> int:
         dropped = 0
@@ -160,7 +173,7 @@ class EmulatorState:
             if bot.settle(record, "dropped"):
                 record.dropped_reason = "drop_pending_updates"
                 dropped += 1
-        self.changed.fire()
+        self.notify(bot)
         return dropped
 
     def drop_filtered(self, bot: Bot) -> None:
@@ -194,7 +207,7 @@ class EmulatorState:
         # A new webhook starts with a clean error record, like a new delivery actor.
         bot.last_error_date = None
         bot.last_error_message = None
-        self.changed.fire()
+        self.notify(bot)
         return bot.webhook
 
     def delete_webhook(self, bot: Bot) -> None:
@@ -202,7 +215,7 @@ class EmulatorState:
         bot.webhook = None
         bot.last_error_date = None
         bot.last_error_message = None
-        self.changed.fire()
+        self.notify(bot)
 
     def webhook_error(self, bot: Bot, message: str) -> None:
         bot.last_error_date = int(time.time())
@@ -220,17 +233,17 @@ class EmulatorState:
         description: str | None = None,
     ) -> None:
         bot.calls.append(CallRecord(method, params, time.time(), status, via, description))
-        self.changed.fire()
+        self.notify(bot)
 
     def record_attempt(self, bot: Bot, attempt: DeliveryAttempt) -> None:
         bot.deliveries.append(attempt)
-        self.changed.fire()
+        self.notify(bot)
 
     def record_sent(
         self, bot: Bot, message: dict[str, Any], via: Via, reply_to_update_id: int | None
     ) -> ChatMessage:
         entry = bot.messages.add(ChatMessage(message, True, via, reply_to_update_id))
-        self.changed.fire()
+        self.notify(bot)
         return entry
 
     def record_edit(self, entry: ChatMessage, changes: dict[str, Any]) -> None:

@@ -87,7 +87,7 @@ def _apply_update_options(ctx: CallContext, request: WebhookRequest) -> None:
     ctx.bot.drop_pending_updates_applied = request.drop_pending_updates
     if request.drop_pending_updates:
         ctx.state.drop_pending(ctx.bot)
-    ctx.state.changed.fire()
+    ctx.state.notify(ctx.bot)
 
 
 async def get_webhook_info(ctx: CallContext, params: Params) -> MethodResult:
