@@ -155,6 +155,10 @@ INLINE: dict[str, tuple[str, str]] = {
     "kubectl create secret generic": ("mention", "the kind of Secret, in a table cell"),
     "kubectl apply": ("mention", "'rejected by kubectl apply': the API server's validation, test_cluster.py"),
     "helm test": ("mention", "a feature; run by tests/pods/test_helm_test.py"),
+    '.venv/bin/pytest -m "not cluster and not pods and not slow" -n 2': (
+        "mention",
+        "the unit layer of docs/test-cluster.md, collected by tests/cluster/test_test_cluster_md.py",
+    ),
 }
 
 #: What the page's placeholders become when a test pastes a command.
