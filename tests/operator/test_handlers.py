@@ -232,4 +232,3 @@ async def test_delete_asks_kopf_to_retry_while_the_webhook_cannot_be_deleted(
         await handler(registry, "finalize")(body=body_of(raw), memo=kopf.Memo(), logger=LOGGER, retry=2)
     assert raised.value.delay == 4.0
     assert "the API server is not reachable" in str(raised.value)
-
