@@ -214,16 +214,17 @@ def _identified(mem: Memory, me: BotUser, obs: Observation) -> Recorded:
 def place_resumed_checks(
     mem: Memory, *, now: datetime, timing: Timing, uniform: Callable[[float, float], float]
 ) -> None:
-    """A worker that starts with the last check's record (an operator restart): its next check
-    one interval (+-10 %) after that check, as the previous process would have made it - the old
-    checks were spread, so these are too, and a bot checked just before the restart is not
-    checked again at once. A record older than that: at a random moment of the interval, so
-    that N bots cost N getWebhookInfo spread over it, not a burst."""
+    """A worker that starts with the last check's record (an operator restart): its first check
+    at a random moment of the interval, so that N bots cost N getWebhookInfo spread over it - but
+    not within half an interval of the last check, so a bot checked just before the restart is
+    not checked again at once. (Placing it an interval after the last check instead kept the
+    checks of bots registered together together: their scheduled, spread checks are not in
+    status, only the last one.)"""
     if mem.live is None or not mem.live_from_status or mem.next_live_check is not None:
         return
     interval = timing.check_interval
-    due = mem.live_at + interval * uniform(0.9, 1.1) if mem.live_at is not None else None
-    mem.next_live_check = due if due is not None and due > now else now + interval * uniform(0.0, 1.0)
+    earliest = now if mem.live_at is None else max(now, mem.live_at + interval / 2)
+    mem.next_live_check = earliest + (now + interval - earliest) * uniform(0.0, 1.0)
 
 
 def _looked(

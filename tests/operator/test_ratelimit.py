@@ -87,7 +87,7 @@ async def test_every_bot_api_call_to_a_server_is_paced() -> None:
             await client.add_bot(token, f"paced_{n}_bot")
         deps = deps_with(20, server.url)
         deps.http = http
-        started = time.monotonic()
+        started, started_wall = time.monotonic(), time.time()
         await asyncio.gather(
             *(deps.bot_api(server.url, token).get_webhook_info() for token in tokens for _ in range(10)),
             *(deps.bot_api(server.url, token).get_me() for token in tokens for _ in range(4)),
@@ -98,6 +98,9 @@ async def test_every_bot_api_call_to_a_server_is_paced() -> None:
         calls = [c for n in range(3) for c in await client.calls(7000 + n)]
         ats = sorted(c["at"] for c in calls)
         assert len(ats) == 42
-        assert ats[-1] - ats[0] >= 1.0
+        # The last call cannot reach the server before the limiter lets it go (~1.05 s after the
+        # start); load only delays calls. (Arrival spread is no measure: under load the first
+        # burst itself arrives late.)
+        assert ats[-1] - started_wall >= 1.0
         waited = deps.metrics.rate_limit_wait._value.get()
         assert waited > 0

@@ -193,15 +193,16 @@ def test_a_resumed_worker_places_its_first_check_at_random_in_the_interval() -> 
     assert fresh.next_live_check is None
 
 
-def test_a_resumed_worker_checked_moments_ago_waits_for_its_interval() -> None:
-    """A bot checked just before the restart is checked one interval after that check (+-10 %),
-    not at a random moment that may be seconds away: no second getWebhookInfo per restart."""
+def test_a_resumed_worker_checked_moments_ago_is_not_checked_within_half_an_interval() -> None:
+    """A bot checked just before the restart: its next check between half an interval after that
+    check and one interval from now, not at a moment that may be seconds away."""
     obs = observe()
     checked = NOW - timedelta(seconds=2)
-    for pick, factor in ((lambda a, b: a, 0.9), (lambda a, b: b, 1.1)):
+    half = TIMING.check_interval / 2
+    for pick, expected in ((lambda a, b: a, checked + half), (lambda a, b: b, NOW + TIMING.check_interval)):
         mem = Memory(live=live_for(obs), live_at=checked, live_from_status=True)
         place_resumed_checks(mem, now=NOW, timing=TIMING, uniform=pick)
-        assert mem.next_live_check == checked + TIMING.check_interval * factor
+        assert mem.next_live_check == expected
 
 
 def fail(mem: Memory, step: Step, failed: Failed, at: datetime = NOW) -> float:
