@@ -12,6 +12,8 @@ import time
 import urllib.request
 from typing import Any
 
+from tgbot_operator.redaction import redact
+
 from .stack import Stack
 
 
@@ -49,7 +51,9 @@ class ReadyWatch:
             code = await self.process.wait()
             self.restarts += 1
             print(
-                f"kubectl get -w exited ({code}): {why[-300:]}; watching again", file=sys.stderr, flush=True
+                f"kubectl get -w exited ({code}): {redact(why[-300:])}; watching again",
+                file=sys.stderr,
+                flush=True,
             )
             await asyncio.sleep(1.0)
             await self._spawn()

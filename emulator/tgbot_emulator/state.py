@@ -108,12 +108,9 @@ class EmulatorState:
         return bot
 
     def reset(self) -> None:
-        gone = tuple(self.bots.values())
+        self.notify()  # every bot's worker wakes after this call, to bots already gone
         self.bots.clear()
         self.faults.clear()
-        self.changed.fire()
-        for bot in gone:
-            bot.changed.fire()
         self.roster.fire()
 
     # -- updates --------------------------------------------------------------
