@@ -2,9 +2,10 @@
 
 Each client runs in a fresh process against the same API server: N concurrent GETs of one Secret,
 then N merge-patches of TelegramBot status (N bots), at most C in flight. Clients that are not
-installed are skipped (``--path DIR`` puts, say, ``pip install --target DIR lightkube`` on the path).
+installed are skipped (``--path DIR`` puts, say, ``pip install --target DIR lightkube`` on the path;
+the operator no longer depends on ``kubernetes``, so its column needs ``--path`` too).
 
-    .venv/bin/python -m benchmarks.kube_clients --calls 1000 --path /tmp/kc-ka --path /tmp/kc-lk
+    .venv/bin/python -m benchmarks.kube_clients --calls 1000 --path /tmp/kc-k8s --path /tmp/kc-lk
 """
 
 from __future__ import annotations
@@ -96,9 +97,12 @@ async def _client(client: str, kubeconfig: str) -> Any:
 
         return get, patch, close
     if client.startswith("aiohttp"):
-        from tgbot_operator.kube import Kube, load_api_client
+        import functools
 
-        kube = Kube(load_api_client(Path(kubeconfig)), secret_reads="poll")
+        from tgbot_operator.kube import Kube
+        from tgbot_operator.login import connection_info
+
+        kube = Kube(functools.partial(connection_info, Path(kubeconfig)), secret_reads="poll")
 
         async def patch_(ns: str, name: str, i: int) -> Any:
             return await kube.patch_bot_status(ns, name, {"observedGeneration": i})

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import kopf
-import kubernetes
 
 import tgbot_kit
 from tgbot_kit import ListenAddress
 
 from . import handlers
 from .deps import Deps
-from .kube import Kube, load_api_client
+from .kube import Kube
+from .login import LoginError, connection_info
 from .metrics import Metrics
 from .redaction import SecretRegistry
 from .settings import OperatorSettings
@@ -54,7 +55,9 @@ def run(settings: OperatorSettings) -> None:
         metrics.serve(settings.metrics_listen.host, settings.metrics_listen.port)
     deps = Deps(
         settings=settings,
-        kube=Kube(load_api_client(settings.kubeconfig), secret_reads=settings.secret_reads),
+        kube=Kube(
+            functools.partial(connection_info, settings.kubeconfig), secret_reads=settings.secret_reads
+        ),
         metrics=metrics,
         secrets=secrets,
     )
@@ -85,8 +88,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = tgbot_kit.parse_or_exit(OperatorSettings, argv, prog=PROG, **CLI)
     try:
         run(settings)
-    except (kubernetes.config.ConfigException, OSError) as exc:
-        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
-            raise
+    except LoginError as exc:
         print(f"{PROG}: cannot load the Kubernetes configuration: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

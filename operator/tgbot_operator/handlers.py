@@ -26,7 +26,8 @@ import kopf
 from . import names
 from .deletion import Done, finalize
 from .deps import Deps, EventSink
-from .kube import Kube, connection_fields
+from .kube import Kube
+from .login import connection_info
 from .record import EventType
 from .redaction import SecretRegistry
 from .worker import BotWorker
@@ -97,9 +98,41 @@ def legacy_storage_patch(body: Mapping[str, Any]) -> dict[str, str | None]:
     return patch
 
 
-def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
+class StopRelay:
+    """kopf's ``stopped`` flags -> :meth:`BotWorker.stop`, for every daemon, by one task.
+
+    Awaiting a daemon's ``stopped`` takes a task of ours and two of kopf's (a time-limited promise
+    and, on Python 3.11, asyncio.wait_for's own): ~2.5 KB per bot (tracemalloc), 25 MB at 10,000
+    bots. One task reads every flag once per ``interval`` instead (``is_set()``, a few microseconds
+    for all of them); a stop is seen within that, well inside the daemon's cancellation timeout.
+    The finalizer stops its worker directly.
+    """
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._watched: dict[BotWorker, kopf.DaemonStopped] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, worker: BotWorker, stopped: kopf.DaemonStopped) -> None:
+        self._watched[worker] = stopped
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._relay(), name="daemon stop relay")
+
+    def forget(self, worker: BotWorker) -> None:
+        self._watched.pop(worker, None)
+
+    async def _relay(self) -> None:
+        while self._watched:
+            await asyncio.sleep(self.interval)
+            for worker, stopped in list(self._watched.items()):
+                if stopped.is_set():
+                    worker.stop()
+
+
+def register(registry: kopf.OperatorRegistry, deps: Deps, stops: StopRelay | None = None) -> None:
     """Register every handler into ``registry``, bound to ``deps``."""
     resource = (names.GROUP, names.VERSION, names.PLURAL)
+    stops = stops or StopRelay()
 
     @kopf.on.startup(registry=registry, id="startup")
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -108,11 +141,10 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
             deps.http = aiohttp.ClientSession(trust_env=True)
 
     @kopf.on.login(registry=registry, id="login")
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # The same credentials as our own client (--kubeconfig, in-cluster, or $KUBECONFIG).
-        if isinstance(deps.kube, Kube):
-            return kopf.ConnectionInfo(**connection_fields(deps.kube.configuration))
-        return kopf.login_via_client(**kwargs)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        # The same credentials as our own client (in-cluster, --kubeconfig, or $KUBECONFIG), read
+        # again each time kopf asks (at the start, and after a 401).
+        return connection_info(deps.settings.kubeconfig)
 
     @kopf.on.cleanup(registry=registry, id="cleanup")
     async def cleanup(**_: Any) -> None:
@@ -137,18 +169,11 @@ def register(registry: kopf.OperatorRegistry, deps: Deps) -> None:
     ) -> None:
         worker = BotWorker(deps, body=body, logger=logger, events=kopf_events(body, deps.secrets))
         memo[WORKER_KEY] = worker
-
-        async def relay_stop() -> None:
-            await stopped.wait()
-            worker.stop()
-
-        relay = asyncio.create_task(relay_stop())
+        stops.watch(worker, stopped)
         try:
             await worker.run()
         finally:
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
+            stops.forget(worker)
             if memo.get(WORKER_KEY) is worker:
                 del memo[WORKER_KEY]
 

@@ -1,7 +1,7 @@
 """The few Kubernetes calls the operator makes, on the event loop.
 
-Credentials come from ``kubernetes.config`` (in-cluster, $KUBECONFIG, --kubeconfig); the calls go
-through aiohttp (kube_http.py); Secrets are read through a metadata-only watch (secret_cache.py)
+Credentials come from login.py (in-cluster, --kubeconfig, $KUBECONFIG), passed in as a callable; the
+calls go through aiohttp (kube_http.py); Secrets are read through a metadata-only watch (secret_cache.py)
 unless polling by name is chosen. Secrets come back decoded as :class:`SecretView`.
 """
 
@@ -11,17 +11,14 @@ import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
-import kubernetes
-
 from . import names
-from .kube_http import MERGE_PATCH, Conflict, KubeError, Transport
+from .kube_http import MERGE_PATCH, Conflict, KubeError, Login, Transport
 from .secret_cache import SecretCache
 
-__all__ = ["Conflict", "Kube", "KubeApi", "KubeError", "SecretView", "load_api_client", "secret_body"]
+__all__ = ["Conflict", "Kube", "KubeApi", "KubeError", "Login", "SecretView", "secret_body"]
 
 
 @dataclass(frozen=True)
@@ -54,19 +51,6 @@ class SecretView:
 
     def controlled_by(self, uid: str) -> bool:
         return any(ref.get("uid") == uid and ref.get("controller") for ref in self.owner_references)
-
-
-def load_api_client(kubeconfig: Path | None) -> kubernetes.client.ApiClient:
-    """An API client from ``kubeconfig``, else in-cluster config, else $KUBECONFIG/~/.kube/config."""
-    configuration = kubernetes.client.Configuration()
-    if kubeconfig is not None:
-        kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    else:
-        try:
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
-        except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config(client_configuration=configuration)
-    return kubernetes.client.ApiClient(configuration)
 
 
 def owner_reference(bot_name: str, bot_uid: str) -> dict[str, Any]:
@@ -146,11 +130,8 @@ class Kube:
     every call, for clusters that grant only get.
     """
 
-    def __init__(
-        self, api_client: kubernetes.client.ApiClient, secret_reads: SecretReads | None = None
-    ) -> None:
-        self.configuration: kubernetes.client.Configuration = api_client.configuration
-        self._http = Transport(self.configuration)
+    def __init__(self, login: Login, secret_reads: SecretReads | None = None) -> None:
+        self._http = Transport(login)
         self.secret_reads: SecretReads = secret_reads or secret_reads_from_env()
         self._cache = SecretCache(self._http) if self.secret_reads == "watch" else None  # noqa: S105
 
@@ -210,25 +191,3 @@ class Kube:
 def _secrets_path(namespace: str, name: str | None = None) -> str:
     path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets"
     return path if name is None else f"{path}/{quote(name, safe='')}"
-
-
-def connection_fields(configuration: kubernetes.client.Configuration) -> dict[str, Any]:
-    """kopf ``ConnectionInfo`` fields for the same credentials the ``kubernetes`` client uses."""
-    header = configuration.get_api_key_with_prefix("BearerToken") or configuration.get_api_key_with_prefix(
-        "authorization"
-    )
-    parts = header.split(" ", 1) if header else []
-    scheme, token = (
-        (None, None) if not parts else (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
-    )
-    return {
-        "server": configuration.host,
-        "ca_path": configuration.ssl_ca_cert,
-        "insecure": not configuration.verify_ssl,
-        "username": configuration.username or None,
-        "password": configuration.password or None,
-        "scheme": scheme,
-        "token": token,
-        "certificate_path": configuration.cert_file,
-        "private_key_path": configuration.key_file,
-    }

@@ -1,11 +1,11 @@
-"""HTTP to the API server with aiohttp, on the event loop, with the credentials ``kubernetes`` loaded.
+"""HTTP to the API server with aiohttp, on the event loop, with the credentials login.py found.
 
-Why not the ``kubernetes`` client itself: it is blocking, so every call took a thread of a small
-pool (apply->Ready waited ~40 s in line with 1,000 bots), and each call built urllib3 and model
-machinery for a few hundred bytes of JSON. aiohttp is already the operator's HTTP library (kopf's
-watches and the Bot API run on it); ``benchmarks.kube_clients`` has the numbers behind the choice.
-``kubernetes.config`` still loads the credentials (in-cluster, $KUBECONFIG, --kubeconfig, exec
-plugins, token refresh): that is the part worth a library.
+Why not the ``kubernetes`` client: it is blocking, so every call took a thread of a small pool
+(apply->Ready waited ~40 s in line with 1,000 bots), each call built urllib3 and model machinery for
+a few hundred bytes of JSON, and its import alone is ~43 MB of RSS. aiohttp is already the
+operator's HTTP library (kopf's watches and the Bot API run on it); ``benchmarks.kube_clients`` has
+the numbers behind the choice. A 401 logs in again once (a rotated ServiceAccount token, an expired
+exec-plugin token) and repeats the call.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Protocol
 
 import aiohttp
-import kubernetes
 
 
 class KubeError(Exception):
@@ -46,16 +45,37 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 
 
+class Credentials(Protocol):
+    """What a transport needs of a ``kopf.ConnectionInfo`` (this layer does not import kopf)."""
+
+    @property
+    def server(self) -> str: ...
+
+    @property
+    def proxy_url(self) -> str | None: ...
+
+    def as_ssl_context(self) -> ssl.SSLContext: ...
+
+    def as_http_headers(self) -> dict[str, str]: ...
+
+
+#: Logs in (again): blocking file reads or an exec plugin, so it runs in a thread on the loop.
+Login = Callable[[], Credentials]
+
+
 class Transport:
     """Requests to one API server; the session is opened lazily on the running loop."""
 
-    def __init__(self, configuration: kubernetes.client.Configuration) -> None:
-        self.configuration = configuration
-        self.base = str(configuration.host).rstrip("/")
+    def __init__(self, login: Login) -> None:
+        self._login = login
+        credentials = login()
+        self.base = credentials.server.rstrip("/")
+        self.proxy = credentials.proxy_url or None
         self._ssl: ssl.SSLContext | bool = (
-            _ssl_context(configuration) if self.base.startswith("https") else False
+            credentials.as_ssl_context() if self.base.startswith("https") else False
         )
-        self._server_hostname: str | None = getattr(configuration, "tls_server_name", None) or None
+        self._auth = credentials.as_http_headers()
+        self._relogin = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -78,14 +98,27 @@ class Transport:
         self._session = None
 
     def _headers(self, accept: str, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": accept}
+        headers = {"Accept": accept, **self._auth}
         if content_type is not None:
             headers["Content-Type"] = content_type
-        # auth_settings() runs the refresh hooks (in-cluster token files, exec plugins) each time.
-        for setting in self.configuration.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[str(setting["key"])] = str(setting["value"])
         return headers
+
+    async def _log_in_again(self, rejected: Mapping[str, str], what: str) -> bool:
+        """After a 401 with ``rejected``: True when there are other credentials to try now."""
+        async with self._relogin:
+            if self._auth is not rejected:
+                return True  # another call logged in meanwhile
+            try:
+                fresh = await asyncio.to_thread(self._login)
+            except Exception as exc:  # kopf.LoginError, OSError, an exec plugin's failure
+                raise KubeError(
+                    f"cannot {what}: 401, and logging in again failed ({type(exc).__name__})"
+                ) from None
+            headers = fresh.as_http_headers()
+            if headers == self._auth:
+                return False
+            self._auth = headers
+            return True
 
     async def request(
         self,
@@ -101,46 +134,46 @@ class Transport:
     ) -> dict[str, Any] | None:
         """The decoded answer; None for 404 when ``missing_ok``; else a KubeError."""
         data = json.dumps(body).encode() if body is not None else None
-        headers = self._headers(accept, content_type or (JSON if data is not None else None))
-        try:
-            async with self._open().request(
-                method,
-                self.base + path,
-                data=data,
-                params=params,
-                headers=headers,
-                proxy=self.configuration.proxy or None,
-                server_hostname=self._server_hostname,
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                reason = response.reason or ""
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise unreachable(exc, what) from None
-        if status == 404 and missing_ok:
-            return None
-        if status >= 400:
-            raise http_error(status, reason, raw, what)
-        answer: dict[str, Any] = json.loads(raw) if raw else {}
-        return answer
+        retried = False
+        while True:
+            auth = self._auth
+            headers = self._headers(accept, content_type or (JSON if data is not None else None))
+            try:
+                async with self._open().request(
+                    method, self.base + path, data=data, params=params, headers=headers, proxy=self.proxy
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+                    reason = response.reason or ""
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise unreachable(exc, what) from None
+            if status == 401 and not retried and await self._log_in_again(auth, what):
+                retried = True  # once: credentials the server still refuses are a KubeError
+                continue
+            if status == 404 and missing_ok:
+                return None
+            if status >= 400:
+                raise http_error(status, reason, raw, what)
+            answer: dict[str, Any] = json.loads(raw) if raw else {}
+            return answer
 
     async def stream(
         self, path: str, *, what: str, params: Mapping[str, str], accept: str, read_timeout: float
     ) -> AsyncIterator[dict[str, Any]]:
-        """A watch: one decoded event per line, until the server ends it."""
+        """A watch: one decoded event per line, until the server ends it (a 401 logs in again
+        before the KubeError: the caller's next watch has the fresh credentials)."""
+        auth = self._auth
         headers = self._headers(accept, None)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout)
         try:
             async with self._open().get(
-                self.base + path,
-                params=params,
-                headers=headers,
-                timeout=timeout,
-                proxy=self.configuration.proxy or None,
-                server_hostname=self._server_hostname,
+                self.base + path, params=params, headers=headers, timeout=timeout, proxy=self.proxy
             ) as response:
                 if response.status >= 400:
-                    raise http_error(response.status, response.reason or "", await response.read(), what)
+                    raw = await response.read()
+                    if response.status == 401:
+                        await self._log_in_again(auth, what)
+                    raise http_error(response.status, response.reason or "", raw, what)
                 buffer = b""
                 # Chunks, not readline(): a line carries a whole object's metadata, and
                 # annotations (last-applied-configuration) can exceed readline's limit.
@@ -152,16 +185,6 @@ class Transport:
                             yield json.loads(line)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise unreachable(exc, what) from None
-
-
-def _ssl_context(configuration: kubernetes.client.Configuration) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
-    if not configuration.verify_ssl:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if configuration.cert_file:
-        context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
-    return context
 
 
 def http_error(status: int, reason: str, raw: bytes, what: str) -> KubeError:

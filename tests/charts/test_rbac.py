@@ -6,19 +6,22 @@ Checked with a token of the chart's ServiceAccount against the real API server (
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import re
 import secrets
 from pathlib import Path
 from typing import Any
 
-import kubernetes
 import pytest
 
 from tests.charts.chartlib import Releases
 from tests.charts.rbac import as_kubeconfig, operator_service_account, service_account_kubeconfig
 from tests.support import Cluster
 from tgbot_localdev.polling import wait_for
+from tgbot_operator.kube_http import MERGE_PATCH, Transport
+from tgbot_operator.login import connection_info
 
 pytestmark = pytest.mark.cluster
 
@@ -203,21 +206,19 @@ def test_the_operators_own_requests_succeed(
     stored["stringData"] = {"previous-secret-token": "s3cr3t", "secret-token": "n3w"}
     op.kubectl("replace", "-f", "-", input=json.dumps(stored))
     # kopf's and the operator's patches are bare PATCH requests (kubectl patch would GET first).
-    with kubernetes.client.ApiClient(kubernetes_configuration(op)) as client:
-        custom = kubernetes.client.CustomObjectsApi(client)
-        bot = ("tgbot.dev", "v1alpha1", namespace, "telegrambots", "echo")
-        custom.patch_namespaced_custom_object(
-            *bot, {"metadata": {"finalizers": ["tgbot.dev/webhook"], "annotations": {"tgbot.dev/x": "1"}}}
-        )
-        custom.patch_namespaced_custom_object_status(
-            *bot, {"status": {"webhookSecretName": "echo-webhook", "rotationPhase": "Idle"}}
-        )
-        status = cluster.kubectl(
-            "get", "tgbot", "echo", "-n", namespace, "-o", "jsonpath={.status.rotationPhase}"
-        )
-        assert status.stdout == "Idle"
-        # Releasing the finalizer is a patch too (and lets the namespace go away).
-        custom.patch_namespaced_custom_object(*bot, {"metadata": {"finalizers": None}})
+    bot = f"/apis/tgbot.dev/v1alpha1/namespaces/{namespace}/telegrambots/echo"
+    merge_patch(
+        op, bot, {"metadata": {"finalizers": ["tgbot.dev/webhook"], "annotations": {"tgbot.dev/x": "1"}}}
+    )
+    merge_patch(
+        op, f"{bot}/status", {"status": {"webhookSecretName": "echo-webhook", "rotationPhase": "Idle"}}
+    )
+    status = cluster.kubectl(
+        "get", "tgbot", "echo", "-n", namespace, "-o", "jsonpath={.status.rotationPhase}"
+    )
+    assert status.stdout == "Idle"
+    # Releasing the finalizer is a patch too (and lets the namespace go away).
+    merge_patch(op, bot, {"metadata": {"finalizers": None}})
     # kopf's Event: a POST with generateName (kopf.event and the log records it posts).
     event = {
         "apiVersion": "v1",
@@ -256,13 +257,17 @@ def test_the_operators_own_requests_succeed(
     assert cluster.kubectl("get", "secret", "echo-token", "-n", namespace, "-o", "name").stdout.strip()
 
 
-def kubernetes_configuration(account: Cluster) -> kubernetes.client.Configuration:
-    """The operator's client configuration, from the account's kubeconfig."""
-    configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(account.kubeconfig), client_configuration=configuration
-    )
-    return configuration
+def merge_patch(account: Cluster, path: str, body: dict[str, Any]) -> None:
+    """A bare merge PATCH as ``account``, by the operator's own client (kubectl patch would GET first)."""
+
+    async def send() -> None:
+        transport = Transport(functools.partial(connection_info, account.kubeconfig))
+        try:
+            await transport.request("PATCH", path, what=f"patch {path}", body=body, content_type=MERGE_PATCH)
+        finally:
+            await transport.close()
+
+    asyncio.run(send())
 
 
 def denied_by_policy(account: Cluster, *args: str, input: str | None = None) -> str:

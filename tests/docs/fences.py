@@ -140,6 +140,7 @@ INLINE: dict[str, tuple[str, str]] = {
     "tgbot-dev run -- python examples/ptb-bot/ptb_bot.py": ("run", "tgbot-dev"),
     "pip install ./integrations/aiogram": ("install", "integrations/aiogram"),
     "pip install ./integrations/ptb": ("install", "integrations/ptb"),
+    "pip install 'tgbot-operator[kubernetes]'": ("extra", "operator"),
     ".venv/bin/pytest tests/operator": ("path", "tests/operator"),
     ".venv/bin/pytest tests/e2e/operator": ("path", "tests/e2e/operator"),
     ".venv/bin/python -m benchmarks.<name>": ("path", "benchmarks"),

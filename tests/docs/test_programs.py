@@ -8,6 +8,7 @@ import importlib
 import re
 import shlex
 import textwrap
+import tomllib
 
 import pytest
 
@@ -45,6 +46,17 @@ def test_every_pip_install_is_a_distribution_the_packaging_tests_install() -> No
     for target in targets:
         assert target in installed_there, f"pip install {target}: not a distribution tests/packaging installs"
         assert (REPO_ROOT / target / "pyproject.toml").exists(), target
+
+
+@pytest.mark.parametrize("command", [c for c, how in INLINE.items() if how[0] == "extra"])
+def test_every_extra_in_the_prose_exists_and_the_packaging_tests_install_it(command: str) -> None:
+    folder = INLINE[command][1]
+    (distribution, extra), *_ = re.findall(r"([\w-]+)\[([\w-]+)\]", command)
+    project = tomllib.loads((REPO_ROOT / folder / "pyproject.toml").read_text())["project"]
+    assert project["name"] == distribution, command
+    assert extra in project.get("optional-dependencies", {}), command
+    packaging = (REPO_ROOT / "tests" / "packaging" / "test_distributions.py").read_text()
+    assert f"{folder}'}}[{extra}]" in packaging, f"{command}: tests/packaging does not install it"
 
 
 @pytest.mark.parametrize("block", all_blocks("usage"), ids=ids)

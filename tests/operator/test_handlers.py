@@ -193,10 +193,37 @@ async def test_the_daemon_runs_the_worker_until_kopf_stops_it(
     setter.set()
     start = asyncio.get_running_loop().time()
     await asyncio.wait_for(task, 5)
-    assert asyncio.get_running_loop().time() - start < 1  # the stop flag wakes the sleeping worker
+    # The relay reads the flag within its interval (1 s) and wakes the sleeping worker.
+    assert asyncio.get_running_loop().time() - start <= 1.1
     assert handlers.WORKER_KEY not in memo
     assert worker.stopped
     assert deps.metrics.bots._value.get() == 0
+
+
+@pytest.mark.looptime
+async def test_sleeping_daemons_cost_one_task_each_and_one_relay_for_all(
+    registry: kopf.OperatorRegistry,
+) -> None:
+    kopf_events()
+    setters: list[FlagSetter[Any]] = [FlagSetter() for _ in range(20)]
+    existing = asyncio.all_tasks()
+    daemon = handler(registry, "worker")
+    daemons = []
+    for i, setter in enumerate(setters):
+        raw = {**bot_body(), "metadata": {"name": f"b{i}", "namespace": "ns", "uid": f"u{i}"}}
+        kwargs = {"stopped": setter.async_waiter, "body": body_of(raw), "memo": kopf.Memo(), "logger": LOGGER}
+        daemons.append(asyncio.create_task(daemon(**kwargs)))
+    await asyncio.sleep(100)  # virtual: every worker has registered and sleeps
+    new = asyncio.all_tasks() - existing
+    names_ = sorted(t.get_name() for t in new)
+    assert len(new) == len(daemons) + 1, names_  # the daemons and the relay, nothing per bot
+    assert names_.count("daemon stop relay") == 1
+    setters[3].set()
+    await asyncio.wait_for(daemons[3], 5)  # one stopped, the others sleep on
+    assert not any(d.done() for i, d in enumerate(daemons) if i != 3)
+    for setter in setters:
+        setter.set()
+    await asyncio.wait_for(asyncio.gather(*daemons), 5)
 
 
 async def test_delete_stops_the_worker_then_finalizes(registry: kopf.OperatorRegistry, deps: Deps) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import kubernetes
+import kopf
 import pytest
 
 from tests.support import Cluster
@@ -21,12 +22,11 @@ from tgbot_operator.kube import (
     KubeError,
     SecretReads,
     SecretView,
-    connection_fields,
-    load_api_client,
     owner_reference,
     secret_body,
     secret_reads_from_env,
 )
+from tgbot_operator.login import connection_info
 
 
 def test_secret_body_for_a_new_secret() -> None:
@@ -91,15 +91,6 @@ def test_secret_view_decodes_and_knows_its_controller() -> None:
     assert "t'" not in repr(view)  # data stays out of repr
 
 
-def test_connection_fields_carry_the_bearer_token() -> None:
-    configuration = kubernetes.client.Configuration(host="https://127.0.0.1:6443")
-    configuration.api_key = {"authorization": "abc"}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
-    fields = connection_fields(configuration)
-    assert fields["server"] == "https://127.0.0.1:6443"
-    assert (fields["scheme"], fields["token"]) == ("Bearer", "abc")
-
-
 @pytest.mark.parametrize("call", ["read_secret", "create_secret", "replace_secret", "patch_bot_status"])
 async def test_an_unreachable_api_server_is_a_kube_error(call: str) -> None:
     # Connection refused is no ApiException: unwrapped, it ended the worker (kopf restarted the
@@ -107,10 +98,7 @@ async def test_an_unreachable_api_server_is_a_kube_error(call: str) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again below: nothing listens there
-    configuration = kubernetes.client.Configuration()
-    configuration.host = f"http://127.0.0.1:{port}"
-    configuration.retries = 0
-    kube = Kube(kubernetes.client.ApiClient(configuration))
+    kube = Kube(lambda: kopf.ConnectionInfo(server=f"http://127.0.0.1:{port}"))
     body = {"metadata": {"name": "s"}}
     args: dict[str, tuple[Any, ...]] = {
         "read_secret": ("ns", "s"),
@@ -129,7 +117,7 @@ async def test_an_unreachable_api_server_is_a_kube_error(call: str) -> None:
 
 
 def _kube(cluster: Cluster, secret_reads: SecretReads) -> Kube:
-    return Kube(load_api_client(cluster.kubeconfig), secret_reads=secret_reads)
+    return Kube(functools.partial(connection_info, cluster.kubeconfig), secret_reads=secret_reads)
 
 
 def _secret(name: str, token: str) -> dict[str, Any]:

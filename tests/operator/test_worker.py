@@ -185,7 +185,7 @@ async def test_a_kill_right_after_setwebhook_does_not_cost_a_second_registration
 
 async def test_status_writes_failing_do_not_end_the_worker_nor_lose_the_registration(rig: Rig) -> None:
     # The API server is down while the bot registers: every status patch fails, with the error the
-    # kubernetes client raises when it cannot connect (not an ApiException).
+    # HTTP client raises when it cannot connect (not a KubeError).
     real_patch = rig.kube.patch_bot_status
 
     async def refused(namespace: str, name: str, patch: Mapping[str, Any]) -> None:

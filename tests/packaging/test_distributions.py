@@ -9,6 +9,7 @@ is built once per install instead of once per install in a fresh build environme
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import venv
@@ -24,10 +25,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 #: folder -> (console scripts it installs, modules it must NOT pull in)
 DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "kit": ((), ("kopf", "aiohttp", "tgbot_operator", "tgbot_sidecar", "tgbot_emulator")),
-    "operator": (("tgbot-operator",), ("aiogram", "telegram", "orjson", "httptools", "tgbot_sidecar")),
+    "operator": (
+        ("tgbot-operator",),
+        ("kubernetes", "aiogram", "telegram", "orjson", "httptools", "tgbot_sidecar"),
+    ),
     "sidecar": (("tgbot-sidecar",), ("kopf", "kubernetes", "cryptography", "aiogram", "tgbot_operator")),
     "emulator": (("tgbot-emulator", "tgbot-dev"), ("kopf", "kubernetes", "aiogram", "tgbot_operator")),
-    "localdev": (("tgbot-demo", "tgbot-operator", "tgbot-sidecar", "tgbot-emulator"), ("aiogram",)),
+    "localdev": (
+        ("tgbot-demo", "tgbot-operator", "tgbot-sidecar", "tgbot-emulator"),
+        ("aiogram", "kubernetes"),
+    ),
 }
 #: library distributions (no console script): folder -> (module, modules it must NOT pull in)
 LIBRARIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -135,3 +142,66 @@ def test_the_operator_alone_is_not_held_back_by_the_dev_pins(installs: dict[str,
     ).stdout.strip()
     major, minor = (int(part) for part in found.split(".")[:2])
     assert (major, minor) >= (2, 14), f"the operator's own install got pydantic {found}"
+
+
+EXEC_PLUGIN = """#!/bin/sh
+echo '{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+       "status": {"token": "from-the-plugin"}}'
+"""
+
+
+def exec_plugin_kubeconfig(folder: Path) -> Path:
+    """A kubeconfig whose user authenticates through an exec plugin (as EKS's and GKE's do)."""
+    plugin = folder / "credential-plugin"
+    plugin.write_text(EXEC_PLUGIN)
+    plugin.chmod(0o755)
+    path = folder / "kubeconfig"
+    api = "client.authentication.k8s.io/v1"
+    exec_ = {"apiVersion": api, "command": str(plugin), "interactiveMode": "Never"}
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "eks",
+        "contexts": [{"name": "eks", "context": {"cluster": "c", "user": "u"}}],
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"exec": exec_}}],
+    }
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return path
+
+
+def test_an_exec_plugin_kubeconfig_without_the_client_says_which_extra(
+    installs: dict[str, Path], tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [str(installs["operator"] / "tgbot-operator"), "--kubeconfig", str(exec_plugin_kubeconfig(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "pip install 'tgbot-operator[kubernetes]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_kubernetes_extra_logs_in_through_an_exec_plugin(tmp_path: Path) -> None:
+    backend = build_backend(tmp_path)
+    bin_dir = fresh_venv(tmp_path / "venv")
+    error = pip(bin_dir, "install", "--no-index", "--find-links", str(backend), "hatchling") or pip(
+        bin_dir, "install", "--no-build-isolation", f"{REPO_ROOT / 'operator'}[kubernetes]"
+    )
+    assert not error, error
+    probe = (
+        "import sys; from pathlib import Path; from tgbot_operator.login import connection_info; "
+        "info = connection_info(Path(sys.argv[1])); print(info.server, info.as_http_headers())"
+    )
+    result = subprocess.run(
+        [str(bin_dir / "python"), "-c", probe, str(exec_plugin_kubeconfig(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "https://127.0.0.1:1 {'Authorization': 'Bearer from-the-plugin'}"

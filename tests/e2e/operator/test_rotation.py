@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
+import functools
 import hashlib
 import ssl
 import time
@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import kubernetes
 import pytest
 from aiohttp import web
 
 from tests.support import Cluster, Emulator
+from tgbot_operator.kube import Kube, KubeError
+from tgbot_operator.login import connection_info
 from tgbot_operator.webhook_secret import generate_self_signed
 
 from .conftest import OperatorFactory
@@ -35,6 +36,11 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 MOUNT_LAG = 1.0
 
 
+def reader(cluster: Cluster) -> Kube:
+    """Reads Secrets by name, as a kubelet refreshing a mount does."""
+    return Kube(functools.partial(connection_info, cluster.kubeconfig), secret_reads="poll")
+
+
 @dataclass
 class MountedSecretReceiver:
     """A webhook receiver that knows the secret tokens only as a mounted Secret would show them:
@@ -48,26 +54,24 @@ class MountedSecretReceiver:
     rejected: int = 0
     seen_tokens: set[str] = field(default_factory=set)
 
-    def __post_init__(self) -> None:
-        client = kubernetes.config.new_client_from_config(str(self.cluster.kubeconfig))
-        self._api = kubernetes.client.CoreV1Api(client)
-
-    def _read(self) -> set[str]:
+    async def _read(self, kube: Kube) -> set[str]:
         try:
-            secret = self._api.read_namespaced_secret(self.secret_name, self.namespace)
-        except kubernetes.client.ApiException:
+            secret = await kube.get_secret(self.namespace, self.secret_name)
+        except KubeError:
             return set()
-        data = secret.data or {}
-        return {
-            base64.b64decode(data[k]).decode() for k in ("secret-token", "previous-secret-token") if k in data
-        }
+        data = secret.data if secret else {}
+        return {data[k].decode() for k in ("secret-token", "previous-secret-token") if k in data}
 
     async def poll(self) -> None:
-        while True:
-            tokens = await asyncio.to_thread(self._read)
-            self.snapshots.append((time.monotonic(), tokens))
-            self.seen_tokens |= tokens
-            await asyncio.sleep(0.2)
+        kube = reader(self.cluster)
+        try:
+            while True:
+                tokens = await self._read(kube)
+                self.snapshots.append((time.monotonic(), tokens))
+                self.seen_tokens |= tokens
+                await asyncio.sleep(0.2)
+        finally:
+            await kube.close()
 
     def mounted(self) -> set[str]:
         cutoff = time.monotonic() - MOUNT_LAG
@@ -220,8 +224,6 @@ class MountedCertificateReceiver:
     accepted: int = 0
 
     def __post_init__(self) -> None:
-        client = kubernetes.config.new_client_from_config(str(self.cluster.kubeconfig))
-        self._api = kubernetes.client.CoreV1Api(client)
         placeholder = generate_self_signed("127.0.0.1", datetime.now(UTC))
         self.front = self._context(placeholder)
         self.front.sni_callback = self._pick  # called on every handshake, SNI or not
@@ -237,23 +239,27 @@ class MountedCertificateReceiver:
             self.contexts[pair[0]] = context
         return context
 
-    def _read(self) -> tuple[bytes, bytes] | None:
+    async def _read(self, kube: Kube) -> tuple[bytes, bytes] | None:
         try:
-            secret = self._api.read_namespaced_secret(self.secret_name, self.namespace)
-        except kubernetes.client.ApiException:
+            secret = await kube.get_secret(self.namespace, self.secret_name)
+        except KubeError:
             return None
-        data = secret.data or {}
+        data = secret.data if secret else {}
         if "tls.crt" not in data or "tls.key" not in data:
             return None
-        return base64.b64decode(data["tls.crt"]), base64.b64decode(data["tls.key"])
+        return data["tls.crt"], data["tls.key"]
 
     async def poll(self) -> None:
-        while True:
-            pair = await asyncio.to_thread(self._read)
-            if pair is not None:
-                await asyncio.to_thread(self._context, pair)
-            self.snapshots.append((time.monotonic(), pair))
-            await asyncio.sleep(0.2)
+        kube = reader(self.cluster)
+        try:
+            while True:
+                pair = await self._read(kube)
+                if pair is not None:
+                    await asyncio.to_thread(self._context, pair)
+                self.snapshots.append((time.monotonic(), pair))
+                await asyncio.sleep(0.2)
+        finally:
+            await kube.close()
 
     def mounted(self) -> tuple[bytes, bytes] | None:
         cutoff = time.monotonic() - MOUNT_LAG
