@@ -28,7 +28,8 @@ class SecretView:
     type: str
     data: dict[str, bytes] = field(repr=False)
     labels: dict[str, str]
-    annotations: dict[str, str]
+    #: Out of repr too: kubectl apply keeps the whole manifest, token and all, in an annotation.
+    annotations: dict[str, str] = field(repr=False)
     owner_references: list[dict[str, Any]]
     resource_version: str | None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import random
 from datetime import UTC, datetime
@@ -75,7 +76,10 @@ async def holders() -> list[Any]:
     )
     registry = SecretRegistry()
     registry.set("uid", BOT_TOKEN, SECRET_TOKEN, PREVIOUS)
-    raw = {"metadata": {"name": "t"}, "stringData": {"token": BOT_TOKEN, "tls.key": KEY.decode()}}
+    # kubectl apply keeps the whole manifest, stringData and all, in an annotation.
+    applied = json.dumps({"kind": "Secret", "stringData": {"token": BOT_TOKEN}})
+    meta = {"name": "t", "annotations": {"kubectl.kubernetes.io/last-applied-configuration": applied}}
+    raw = {"metadata": meta, "stringData": {"token": BOT_TOKEN, "tls.key": KEY.decode()}}
     async with aiohttp.ClientSession() as http:
         client = BotApiClient(http, "https://api.telegram.org", BOT_TOKEN)
         deps = Deps(
