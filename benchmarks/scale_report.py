@@ -102,10 +102,14 @@ FIGURES = [
     Figure("per bot: RSS KB (peak - idle)", "flat", lambda r: f"{r['per_bot']['rss_kb']:g}"),
     Figure("per bot: CPU ms, registration", "flat", lambda r: f"{r['per_bot']['cpu_ms_registration']:g}"),
     Figure(
-        "per bot: API requests, registration", "flat",
+        "per bot: API requests, registration (its own)", "flat",
         lambda r: f"{r['per_bot']['api_requests_registration']:g}",
     ),
     Figure("  of which", "-", lambda r: _calls(r["apiserver_registration_per_bot"])),
+    Figure(
+        "  in the window (+ checks of bots Ready)", "-",
+        lambda r: f"{r['per_bot'].get('api_requests_registration_window', '-')}",
+    ),
     Figure("per bot: Bot API calls, registration", "-", lambda r: _bot_api(r["calls_per_bot_registration"])),
     Figure(
         "API-server answers 429/5xx/409", "no 429/5xx", lambda r: _calls(r["apiserver_errors"]),

@@ -89,6 +89,11 @@ class ReadyWatch:
         """Per bot, first seen -> first Ready, sorted."""
         return sorted(self.ready[k] - self.added[k] for k in self.ready if k in self.added)
 
+    def ready_wall(self) -> dict[str, float]:
+        """When each bot was first seen Ready, on the wall clock (the emulator's call times)."""
+        offset = time.time() - time.monotonic()
+        return {name: at + offset for name, at in self.ready.items()}
+
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import operator_scale, scale_apiserver, scale_botapi, scale_report
+from benchmarks import operator_scale, scale_apiserver, scale_botapi, scale_report, scale_run
 from benchmarks.scale_botapi import Call
 from tests.support import Cluster
 
@@ -94,3 +94,14 @@ def test_apiserver_counts_split_watches_from_requests_and_subtract_our_creates()
     }
     assert counts.by_name(watches=True) == {"WATCH secrets": 2}
     assert counts.errors() == {"429 GET secrets": 1}
+
+
+def test_registration_leaves_out_the_checks_of_bots_already_ready():
+    # 100 bots; in the steady window (60 s) they made 100 status PATCHes: 1/60 per bot-second.
+    # While the last ones registered, the early ones were Ready for 6,000 bot-seconds in all:
+    # 100 of the window's PATCHes were their checks, not registration.
+    window = {"PATCH telegrambots/status": 300, "POST secrets": 100}
+    steady = {"PATCH telegrambots/status": 100}
+    net = scale_run.net_of_ready_bots(window, steady, steady_windows=6000 / (60 * 100))
+    assert net == {"PATCH telegrambots/status": 200.0, "POST secrets": 100.0}
+    assert scale_run.net_of_ready_bots({"GET secrets": 1}, {"GET secrets": 50}, 1.0) == {"GET secrets": 0.0}
