@@ -122,6 +122,10 @@ FIGURES = [
     ),
     Figure("  of which", "-", lambda r: _calls(r["steady"]["apiserver_requests_per_bot_per_interval"])),
     Figure(
+        "  status PATCHes by what they changed", "-",
+        lambda r: _calls(r["steady"].get("status_writes_per_bot_per_interval", {})),
+    ),
+    Figure(
         "steady: watch requests/check interval (all bots)", "-",
         lambda r: _calls(r["steady"]["watch_requests_per_interval"]),
     ),

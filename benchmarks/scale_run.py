@@ -19,7 +19,7 @@ from tgbot_kit.types import parse_duration
 
 from . import report, scale_apiserver, scale_botapi, tokenscan
 from .procstat import cpu_seconds, peak_rss_bytes, rss_bytes
-from .scale_watch import ReadyWatch, checked_all, quiet
+from .scale_watch import ReadyWatch, checked_all, quiet, status_writes
 from .stack import Stack, bot_manifest, is_ready, new_token, token_secret
 
 FIRST_BOT_ID = 700_000_000
@@ -63,6 +63,10 @@ def net_of_ready_bots(
     return {k: round(max(0.0, v), 1) for k, v in net.items()}
 
 
+def counter_growth(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
+
+
 class SizeRun:
     def __init__(self, s: Stack, client: EmulatorClient, n: int, args: argparse.Namespace, port: int) -> None:
         self.s, self.client, self.n, self.args, self.port = s, client, n, args, port
@@ -88,10 +92,12 @@ class SizeRun:
         await quiet(self.port, 5, 120)
         registered_at, registered = time.time(), Sample.of(self._pid())
         requests_registered = await scale_apiserver.snapshot(s.kubectl)
+        writes_registered = status_writes(self.port)
         progress(f"{n} bots: {len(first['watch'].ready)} Ready; steady window of {self.steady:g}s")
         await asyncio.sleep(self.steady)
         steady_end, steady = time.time(), Sample.of(self._pid())
         requests_steady = await scale_apiserver.snapshot(s.kubectl)
+        writes_steady = status_writes(self.port)
         pickups = await self.change_tokens()
         await quiet(self.port, 5, 120)
         progress(f"{n} bots: restarting the operator")
@@ -170,6 +176,10 @@ class SizeRun:
             ),
             "steady": {
                 "apiserver_requests_per_bot_per_interval": steady_requests,
+                # What the status PATCHes changed ("webhook": a check's lastCheckTime), per bot.
+                "status_writes_per_bot_per_interval": scale_botapi.per_bot(
+                    counter_growth(writes_registered, writes_steady), n, per_interval
+                ),
                 "watch_requests_per_interval": scale_apiserver.per_bot(
                     in_steady.by_name(watches=True), 1, per_interval
                 ),

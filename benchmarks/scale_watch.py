@@ -102,17 +102,26 @@ class ReadyWatch:
             await self.process.wait()
 
 
-def operator_calls(port: int) -> dict[str, float]:
-    """tgbot_operator_telegram_calls_total by method, from the operator's /metrics."""
+def operator_counter(port: int, name: str, label: str) -> dict[str, float]:
+    """One counter of the operator's /metrics, summed by one of its labels."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
         text = answer.read().decode()
-    calls: dict[str, float] = collections.defaultdict(float)
+    found: dict[str, float] = collections.defaultdict(float)
     for line in text.splitlines():
-        if line.startswith("tgbot_operator_telegram_calls_total{"):
+        if line.startswith(f"{name}_total{{") and f'{label}="' in line:
             labels, _, value = line.rpartition(" ")
-            method = labels.split('method="', 1)[1].split('"', 1)[0]
-            calls[method] += float(value)
-    return dict(calls)
+            found[labels.split(f'{label}="', 1)[1].split('"', 1)[0]] += float(value)
+    return dict(found)
+
+
+def operator_calls(port: int) -> dict[str, float]:
+    """tgbot_operator_telegram_calls_total by method."""
+    return operator_counter(port, "tgbot_operator_telegram_calls", "method")
+
+
+def status_writes(port: int) -> dict[str, float]:
+    """tgbot_operator_status_writes_total by the fields written (what made a PATCH)."""
+    return operator_counter(port, "tgbot_operator_status_writes", "fields")
 
 
 async def quiet(port: int, seconds: float, timeout: float) -> None:

@@ -27,6 +27,12 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
             registry=self.registry,
         )
+        self.status_writes = Counter(
+            "tgbot_operator_status_writes",
+            "Status PATCHes, by the top-level fields they change (joined by +) and outcome.",
+            ["fields", "outcome"],
+            registry=self.registry,
+        )
         self.rate_limit_wait = Counter(
             "tgbot_operator_telegram_rate_limit_wait_seconds",
             "Seconds Bot API calls waited for --bot-api-rate-limit (all servers).",

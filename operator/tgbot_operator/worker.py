@@ -278,6 +278,7 @@ class BotWorker:
     async def _patch_status(self, patch: Mapping[str, Any]) -> bool:
         """Whether the patch was written. Never raises: a failed status write must not end the
         worker, whose memory (what it registered) is the only record until a write succeeds."""
+        fields = "+".join(sorted(patch))  # a handful of top-level keys: bounded
         try:
             await self.deps.kube.patch_bot_status(self.bot.namespace, self.bot.name, patch)
         except KubeError as exc:
@@ -286,8 +287,10 @@ class BotWorker:
             self.logger.exception("Cannot write status (unexpected error)")
         else:
             self._status_failures = 0
+            self.deps.metrics.status_writes.labels(fields=fields, outcome="ok").inc()
             return True
         self._status_failures += 1
+        self.deps.metrics.status_writes.labels(fields=fields, outcome="failed").inc()
         return False
 
     async def _persist_registration(self) -> None:

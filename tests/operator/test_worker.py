@@ -201,6 +201,21 @@ async def test_status_writes_failing_do_not_end_the_worker_nor_lose_the_registra
     assert len(await rig.setwebhooks()) == 1
     assert "registration" in rig.kube.status
     assert rig.conditions()["Ready"]["status"] == "True"
+    writes = rig.worker.deps.metrics.status_writes
+    assert writes.labels(fields="registration", outcome="failed")._value.get() == 1
+    assert writes.labels(fields="registration", outcome="ok")._value.get() == 0  # in the full write
+    full = [labels for labels in _label_sets(writes) if labels["outcome"] == "ok"]
+    assert len(full) == 1
+    assert {"conditions", "registration", "webhook"} <= set(full[0]["fields"].split("+"))
+
+
+def _label_sets(counter: Any) -> list[dict[str, str]]:
+    return [
+        sample.labels
+        for metric in counter.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.value
+    ]
 
 
 def test_a_restarted_worker_takes_the_bots_identity_from_status() -> None:

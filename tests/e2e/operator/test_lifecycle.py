@@ -343,6 +343,7 @@ async def test_liveness_metrics_and_json_logs(
     assert 'tgbot_operator_telegram_calls_total{method="setWebhook",outcome="ok"} 1.0' in metrics
     assert "tgbot_operator_telegram_call_duration_seconds_bucket" in metrics
     assert 'tgbot_operator_reconciles_total{action="SetWebhook",outcome="ok"} 1.0' in metrics
+    assert 'tgbot_operator_status_writes_total{fields="registration",outcome="ok"} 1.0' in metrics
     lines = [
         line for line in operator.log().splitlines()[1:] if line.strip() and not line.startswith("=====")
     ]
