@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import functools
 import logging
 import sys
@@ -39,6 +40,20 @@ def settings_from_args(argv: Sequence[str] | None) -> OperatorSettings:
     return tgbot_kit.parse(OperatorSettings, argv, prog=PROG, **CLI)
 
 
+#: The read buffer of each TLS connection. asyncio allocates (and zero-fills) 256 KiB per
+#: connection (``asyncio.sslproto.SSLProtocol.max_size``); right after 1,000 bots were applied the
+#: operator holds ~130 connections (API server for kopf and for us, the Bot API), and that was
+#: 22 MB of its 153 MB (benchmarks.operator_scale, docs/benchmarks.md). Kubernetes and Bot API
+#: answers are a few KB; a 1 MB one is read in 32 reads instead of 4.
+TLS_READ_BUFFER = 32 * 1024
+
+
+def small_tls_read_buffers(size: int = TLS_READ_BUFFER) -> None:
+    """Process-wide, so at the edge: every TLS connection the process opens afterwards (kopf's,
+    ours, the Bot API's) reads ``size`` bytes at a time."""
+    asyncio.sslproto.SSLProtocol.max_size = min(size, asyncio.sslproto.SSLProtocol.max_size)
+
+
 def liveness_url(listen: ListenAddress | None) -> str | None:
     if listen is None:
         return None
@@ -50,6 +65,7 @@ def run(settings: OperatorSettings) -> None:
 
     secrets = SecretRegistry()
     setup_logging(settings.log_level, settings.json_logs, secrets)
+    small_tls_read_buffers()
     metrics = Metrics()
     if settings.metrics_listen:
         metrics.serve(settings.metrics_listen.host, settings.metrics_listen.port)
