@@ -74,6 +74,21 @@ def _spread_meets(s: R) -> bool | None:
     return None if not s["calls"] else s["max_per_second"] <= s["bound_per_second"]
 
 
+def _per_check(r: R) -> float | None:
+    """Steady requests per check: a window of one interval right after registration holds a few
+    more checks than one per bot (first checks come at a random moment, the next an interval
+    later), so "one per interval" is judged per check there (within 1 %: the figures are rounded,
+    and a rare write of its own, a condition turning, is no pattern)."""
+    checks = r["steady"]["calls_per_bot_per_interval"].get("getWebhookInfo", 0)
+    return r["per_bot"]["api_requests_steady_per_interval"] / checks if checks else None
+
+
+def _steady_text(r: R) -> str:
+    per_check = _per_check(r)
+    text = f"{r['per_bot']['api_requests_steady_per_interval']:g}"
+    return text if per_check is None else f"{text} ({per_check:.3f} per check)"
+
+
 FIGURES = [
     Figure("creates s (parallel kubectl)", "-", lambda r: _num(r["apply_seconds"])),
     Figure(
@@ -116,9 +131,9 @@ FIGURES = [
         lambda r: not any(k.startswith(("429", "5")) for k in r["apiserver_errors"]),
     ),
     Figure(
-        "steady: API requests/bot/check interval, beyond watches", "<= 1",
-        lambda r: f"{r['per_bot']['api_requests_steady_per_interval']:g}",
-        lambda r: r["per_bot"]["api_requests_steady_per_interval"] <= 1,
+        "steady: API requests/bot/check interval, beyond watches", "<= 1 (or 1 per check)",
+        lambda r: _steady_text(r),
+        lambda r: r["per_bot"]["api_requests_steady_per_interval"] <= 1 or (_per_check(r) or 2) <= 1.01,
     ),
     Figure("  of which", "-", lambda r: _calls(r["steady"]["apiserver_requests_per_bot_per_interval"])),
     Figure(

@@ -105,3 +105,17 @@ def test_registration_leaves_out_the_checks_of_bots_already_ready():
     net = scale_run.net_of_ready_bots(window, steady, steady_windows=6000 / (60 * 100))
     assert net == {"PATCH telegrambots/status": 200.0, "POST secrets": 100.0}
     assert scale_run.net_of_ready_bots({"GET secrets": 1}, {"GET secrets": 50}, 1.0) == {"GET secrets": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("requests", "checks", "meets"),
+    [(0.99, 0.99, True), (1.006, 1.005, True), (1.27, 1.04, False), (1.0, 0.5, True), (1.3, 0.5, False)],
+)
+def test_steady_requests_are_judged_per_interval_or_per_check(requests: float, checks: float, meets: bool):
+    (figure,) = [f for f in scale_report.FIGURES if f.label.startswith("steady: API requests/bot")]
+    result = {
+        "per_bot": {"api_requests_steady_per_interval": requests},
+        "steady": {"calls_per_bot_per_interval": {"getWebhookInfo": checks}},
+    }
+    assert figure.meets(result) is meets
+    assert figure.value(result).startswith(f"{requests:g} (")
