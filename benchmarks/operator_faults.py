@@ -191,13 +191,7 @@ async def run(
             events = await s.events_json()
         finally:
             await group.stop_all()
-            for item in await s.bots():
-                patch = '{"metadata":{"finalizers":null}}'
-                name = item["metadata"]["name"]
-                await s.kubectl(
-                    "patch", "tgbot", name, "-n", s.namespace, "--type=merge", "-p", patch, check=False
-                )
-            await s.kubectl("delete", "namespace", s.namespace, "--wait=false", check=False)
+            await s.remove()
         logs = s.logs()
         scan = tokenscan.scan(
             {**logs, "events": events, "TelegramBots": bots_json}, [*tokens.values(), *secret_tokens]

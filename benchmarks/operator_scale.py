@@ -43,12 +43,7 @@ async def one_size(
             return await SizeRun(s, client, n, args, free_port()).measure()
     finally:
         await group.stop_all()
-        # Our finalizer must not keep the namespace when no operator runs any more.
-        for item in await s.bots():
-            patch = '{"metadata":{"finalizers":null}}'
-            name = item["metadata"]["name"]
-            await s.kubectl("patch", "tgbot", name, "-n", namespace, "--type=merge", "-p", patch, check=False)
-        await s.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        await s.remove(wait=True)
 
 
 async def run(env: dict[str, str] | None, workdir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:

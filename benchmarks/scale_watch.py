@@ -102,13 +102,15 @@ class ReadyWatch:
             await self.process.wait()
 
 
-def operator_counter(port: int, name: str, label: str) -> dict[str, float]:
-    """One counter of the operator's /metrics, summed by one of its labels."""
+def operator_counter(port: int, name: str, label: str, **only: str) -> dict[str, float]:
+    """One counter of the operator's /metrics, summed by one of its labels (``only``: the samples
+    with these label values)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
         text = answer.read().decode()
     found: dict[str, float] = collections.defaultdict(float)
+    wanted = [f'{k}="{v}"' for k, v in only.items()]
     for line in text.splitlines():
-        if line.startswith(f"{name}_total{{") and f'{label}="' in line:
+        if line.startswith(f"{name}_total{{") and f'{label}="' in line and all(w in line for w in wanted):
             labels, _, value = line.rpartition(" ")
             found[labels.split(f'{label}="', 1)[1].split('"', 1)[0]] += float(value)
     return dict(found)
@@ -120,8 +122,11 @@ def operator_calls(port: int) -> dict[str, float]:
 
 
 def status_writes(port: int) -> dict[str, float]:
-    """tgbot_operator_status_writes_total by the fields written (what made a PATCH)."""
-    return operator_counter(port, "tgbot_operator_status_writes", "fields")
+    """tgbot_operator_status_writes_total by the fields written (what made a PATCH); the writes
+    that failed (a timeout, a 5xx: retried later) apart, as "<fields> failed"."""
+    ok = operator_counter(port, "tgbot_operator_status_writes", "fields", outcome="ok")
+    failed = operator_counter(port, "tgbot_operator_status_writes", "fields", outcome="failed")
+    return {**ok, **{f"{k} failed": v for k, v in failed.items()}}
 
 
 async def quiet(port: int, seconds: float, timeout: float) -> None:
