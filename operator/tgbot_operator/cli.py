@@ -63,20 +63,15 @@ def liveness_url(listen: ListenAddress | None) -> str | None:
 def run(settings: OperatorSettings) -> None:
     from .logs import setup_logging
 
+    # Credentials first: a LoginError (exit 2) before anything is started or configured.
+    kube = Kube(functools.partial(connection_info, settings.kubeconfig), secret_reads=settings.secret_reads)
     secrets = SecretRegistry()
     setup_logging(settings.log_level, settings.json_logs, secrets)
     small_tls_read_buffers()
     metrics = Metrics()
     if settings.metrics_listen:
         metrics.serve(settings.metrics_listen.host, settings.metrics_listen.port)
-    deps = Deps(
-        settings=settings,
-        kube=Kube(
-            functools.partial(connection_info, settings.kubeconfig), secret_reads=settings.secret_reads
-        ),
-        metrics=metrics,
-        secrets=secrets,
-    )
+    deps = Deps(settings=settings, kube=kube, metrics=metrics, secrets=secrets)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, deps)
     scope: dict[str, Any] = (

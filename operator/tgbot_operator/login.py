@@ -95,12 +95,15 @@ def from_kubeconfig(paths: list[Path]) -> kopf.ConnectionInfo:
             field = kind[:-1]  # contexts -> context
             for item in config.get(kind) or []:
                 if isinstance(item, dict) and item.get("name") not in table:
-                    table[str(item.get("name"))] = (item.get(field) or {}, path.parent)
+                    value = item.get(field)
+                    table[str(item.get("name"))] = (value if isinstance(value, dict) else {}, path.parent)
     if not current:
         raise LoginError(f"no current-context in the kubeconfig ({', '.join(map(str, paths))})")
     context, _ = _entry(entries, "contexts", current)
     cluster, cluster_dir = _entry(entries, "clusters", str(context.get("cluster")))
     user, user_dir = _entry(entries, "users", str(context.get("user")))
+    if not cluster.get("server"):
+        raise LoginError(f"the kubeconfig's cluster {context.get('cluster')!r} has no server")
     if "exec" in user or "auth-provider" in user:
         return via_kubernetes_client(paths, current, what="exec" if "exec" in user else "auth-provider")
     token = user.get("token")

@@ -101,6 +101,11 @@ def test_in_cluster_uses_the_service_account_and_the_service_env(tmp_path: Path)
         ("clusters: []\n", "no current-context"),
         ("- a list\n", "not a mapping"),
         ("{unclosed", "cannot read the kubeconfig"),
+        (
+            "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
+            "clusters: [{name: c, cluster: 'not a mapping'}]\nusers: [{name: u, user: {}}]\n",
+            "has no server",
+        ),
     ],
 )
 def test_a_broken_kubeconfig_is_a_login_error(tmp_path: Path, content: str, message: str) -> None:
@@ -197,3 +202,14 @@ async def test_credentials_still_refused_after_a_login_are_a_kube_error(aiohttp_
         assert "t1" not in str(caught.value)
     finally:
         await kube.close()
+
+
+def test_the_cli_says_what_is_wrong_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tgbot_operator.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--kubeconfig", str(tmp_path / "missing"), "--namespace", "bots"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "cannot load the Kubernetes configuration: cannot read the kubeconfig" in err
+    assert "Traceback" not in err
