@@ -17,7 +17,7 @@ from tgbot_kit import ListenAddress
 
 from . import handlers
 from .deps import Deps
-from .kube import Kube
+from .kube import Kube, KubeError
 from .login import LoginError, connection_info
 from .metrics import Metrics
 from .redaction import SecretRegistry
@@ -99,6 +99,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = tgbot_kit.parse_or_exit(OperatorSettings, argv, prog=PROG, **CLI)
     try:
         run(settings)
-    except LoginError as exc:
+    except (LoginError, KubeError) as exc:
         print(f"{PROG}: cannot load the Kubernetes configuration: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

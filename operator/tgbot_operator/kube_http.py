@@ -71,9 +71,12 @@ class Transport:
         credentials = login()
         self.base = credentials.server.rstrip("/")
         self.proxy = credentials.proxy_url or None
-        self._ssl: ssl.SSLContext | bool = (
-            credentials.as_ssl_context() if self.base.startswith("https") else False
-        )
+        try:
+            self._ssl: ssl.SSLContext | bool = (
+                credentials.as_ssl_context() if self.base.startswith("https") else False
+            )
+        except (OSError, ValueError) as exc:  # a missing CA file, a key that is no PEM...
+            raise KubeError(f"cannot load the TLS credentials of {self.base}: {type(exc).__name__}") from None
         self._auth = credentials.as_http_headers()
         self._relogin = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None

@@ -108,7 +108,24 @@ def from_kubeconfig(paths: list[Path]) -> kopf.ConnectionInfo:
         return via_kubernetes_client(paths, current, what="exec" if "exec" in user else "auth-provider")
     token = user.get("token")
     if not token and user.get("tokenFile"):
-        token = _resolve(user_dir, user["tokenFile"]).read_text().strip()
+        try:
+            token = _resolve(user_dir, user["tokenFile"]).read_text().strip()
+        except OSError as exc:
+            raise LoginError(f"cannot read the kubeconfig user's tokenFile: {type(exc).__name__}") from None
+    try:
+        return _connection_info(cluster, cluster_dir, user, user_dir, token, context)
+    except ValueError as exc:  # both a file and inline data for one certificate or key
+        raise LoginError(f"the kubeconfig's current context is inconsistent: {exc}") from None
+
+
+def _connection_info(
+    cluster: Mapping[str, Any],
+    cluster_dir: Path,
+    user: Mapping[str, Any],
+    user_dir: Path,
+    token: str | None,
+    context: Mapping[str, Any],
+) -> kopf.ConnectionInfo:
     return kopf.ConnectionInfo(
         server=str(cluster.get("server") or ""),
         ca_path=_path(cluster_dir, cluster.get("certificate-authority")),

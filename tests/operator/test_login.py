@@ -106,6 +106,18 @@ def test_in_cluster_uses_the_service_account_and_the_service_env(tmp_path: Path)
             "clusters: [{name: c, cluster: 'not a mapping'}]\nusers: [{name: u, user: {}}]\n",
             "has no server",
         ),
+        (
+            "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
+            "clusters: [{name: c, cluster: {server: 'https://k', certificate-authority: ca.crt,"
+            " certificate-authority-data: eA==}}]\nusers: [{name: u, user: {tokenFile: nope}}]\n",
+            "tokenFile: FileNotFoundError",
+        ),
+        (
+            "current-context: a\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n"
+            "clusters: [{name: c, cluster: {server: 'https://k', certificate-authority: ca.crt,"
+            " certificate-authority-data: eA==}}]\nusers: [{name: u, user: {token: t}}]\n",
+            "inconsistent: Both CA path & data",
+        ),
     ],
 )
 def test_a_broken_kubeconfig_is_a_login_error(tmp_path: Path, content: str, message: str) -> None:
@@ -204,12 +216,25 @@ async def test_credentials_still_refused_after_a_login_are_a_kube_error(aiohttp_
         await kube.close()
 
 
-def test_the_cli_says_what_is_wrong_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("cluster", "message"),
+    [
+        (None, "cannot read the kubeconfig"),
+        ({"server": "https://k:6443", "certificate-authority": "missing.crt"}, "TLS credentials"),
+    ],
+)
+def test_the_cli_says_what_is_wrong_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cluster: dict[str, Any] | None, message: str
+) -> None:
     from tgbot_operator.cli import main
 
+    path = tmp_path / "missing"
+    if cluster is not None:
+        path = write_kubeconfig(tmp_path / "config", user={"token": "t"}, cluster=cluster)
     with pytest.raises(SystemExit) as exited:
-        main(["--kubeconfig", str(tmp_path / "missing"), "--namespace", "bots"])
+        main(["--kubeconfig", str(path), "--namespace", "bots"])
     assert exited.value.code == 2
     err = capsys.readouterr().err
-    assert "cannot load the Kubernetes configuration: cannot read the kubeconfig" in err
+    assert "tgbot-operator: cannot load the Kubernetes configuration: " in err
+    assert message in err
     assert "Traceback" not in err
