@@ -32,7 +32,7 @@ from .stack import Stack, env_from_os, kube_env, with_operator_source
 
 
 async def one_size(
-    env: dict[str, str], workdir: Path, emulator_url: str, n: int, args: argparse.Namespace
+    env: dict[str, str], workdir: Path, emulator_url: str, n: int, args: argparse.Namespace, *, last: bool
 ) -> dict[str, Any]:
     namespace = f"scale-{n}-{secrets.token_hex(2)}"
     group = ProcessGroup(workdir / f"logs-{n}")
@@ -43,7 +43,7 @@ async def one_size(
             return await SizeRun(s, client, n, args, free_port()).measure()
     finally:
         await group.stop_all()
-        await s.remove(wait=True)
+        await s.remove(wait=not last)  # the next size must not share the API server with this deletion
 
 
 async def run(env: dict[str, str] | None, workdir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -57,9 +57,10 @@ async def run(env: dict[str, str] | None, workdir: Path, args: argparse.Namespac
                 progress("nothing watches TelegramBots: the steady figures may count the GC's GETs")
             await s.start_emulator("--no-setwebhook-rate-limit")
             results = []
-            for n in args.bots:
+            for i, n in enumerate(args.bots):
                 progress(f"{n} bots...")
-                results.append(await one_size(kenv, workdir, s.emulator_url, n, args))
+                last = i == len(args.bots) - 1
+                results.append(await one_size(kenv, workdir, s.emulator_url, n, args, last=last))
                 progress(scale_report.render(results[-1:]))
             return results
         finally:

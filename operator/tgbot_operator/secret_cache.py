@@ -83,14 +83,25 @@ class SecretCache:
         if view is None:
             state.views.pop(name, None)
         else:
-            state.views[name] = view
+            self._keep(state, view)
         return view
 
     def remember(self, view: SecretView) -> None:
-        """Our own write's answer: served once the watch confirms its resourceVersion."""
+        """Our own write's answer: the Secret as it is now, like a GET's."""
         state = self._namespaces.get(view.namespace)
         if state is not None:
-            state.views[view.name] = view
+            self._keep(state, view)
+
+    @staticmethod
+    def _keep(state: NamespaceSecrets, view: SecretView) -> None:
+        """Serve ``view`` until the watch reports another version. What a GET or our write just
+        returned is current: waiting for the watch to confirm it cost every new bot ~3 more GETs
+        (3.9 per bot at 1,000 bots). An event the watch still has in flight only makes the
+        versions differ (a GET), never serves an older view: a view is served only while its
+        version is the last one recorded, and the watch records every later change."""
+        state.views[view.name] = view
+        if state.trusted and view.resource_version:
+            state.versions[view.name] = view.resource_version
 
     def forget(self, namespace: str, name: str) -> None:
         """After a conflict: the next read GETs the Secret whatever the watch says."""

@@ -200,6 +200,43 @@ async def test_our_writes_are_read_back_and_a_conflict_forgets_the_cached_secret
         await kube.close()
 
 
+async def test_what_we_wrote_or_just_read_is_served_without_waiting_for_the_watch(
+    cluster: Cluster, namespace: str
+) -> None:
+    kube = _kube(cluster, "watch")
+    gets: list[str] = []
+    real_get = kube.get_secret
+
+    async def counted(ns: str, name: str) -> SecretView | None:
+        gets.append(name)
+        return await real_get(ns, name)
+
+    kube.get_secret = counted  # type: ignore[method-assign]
+    body = secret_body(
+        name="fresh", namespace=namespace, bot_name="b", bot_uid="u", data={"k": b"v"}, annotations={}
+    )
+    del body["metadata"]["ownerReferences"]
+    try:
+        assert await kube.read_secret(namespace, "fresh") is None  # waits for the first list
+        await kube.create_secret(namespace, body)
+        for _ in range(3):  # at once: the watch may not have seen the create yet
+            view = await kube.read_secret(namespace, "fresh")
+            assert view is not None
+            assert view.data == {"k": b"v"}
+        assert gets == ["fresh"]  # the one before it existed
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("tok", "one")))
+        for _ in range(3):
+            assert (await kube.read_secret(namespace, "tok")) is not None
+        assert gets.count("tok") <= 1  # a GET if the watch had not seen it yet, then the cache
+        # A change by someone else is still seen (the watch records the new version).
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("tok", "two")))
+        await _until(
+            lambda: kube.read_secret(namespace, "tok"), lambda v: v is not None and v.data["token"] == b"two"
+        )
+    finally:
+        await kube.close()
+
+
 async def test_polling_reads_by_name_every_time(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("tok", "one")))
     kube = _kube(cluster, "poll")
