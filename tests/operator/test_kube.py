@@ -201,7 +201,7 @@ async def test_our_writes_are_read_back_and_a_conflict_forgets_the_cached_secret
 
 
 async def test_what_we_wrote_or_just_read_is_served_without_waiting_for_the_watch(
-    cluster: Cluster, namespace: str
+    cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kube = _kube(cluster, "watch")
     gets: list[str] = []
@@ -211,7 +211,7 @@ async def test_what_we_wrote_or_just_read_is_served_without_waiting_for_the_watc
         gets.append(name)
         return await real_get(ns, name)
 
-    kube.get_secret = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(kube, "get_secret", counted)
     body = secret_body(
         name="fresh", namespace=namespace, bot_name="b", bot_uid="u", data={"k": b"v"}, annotations={}
     )
