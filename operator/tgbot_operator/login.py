@@ -113,34 +113,23 @@ def from_kubeconfig(paths: list[Path]) -> kopf.ConnectionInfo:
         except OSError as exc:
             raise LoginError(f"cannot read the kubeconfig user's tokenFile: {type(exc).__name__}") from None
     try:
-        return _connection_info(cluster, cluster_dir, user, user_dir, token, context)
+        return kopf.ConnectionInfo(
+            server=str(cluster["server"]),
+            ca_path=_path(cluster_dir, cluster.get("certificate-authority")),
+            ca_data=cluster.get("certificate-authority-data"),
+            insecure=bool(cluster.get("insecure-skip-tls-verify")) or None,
+            certificate_path=_path(user_dir, user.get("client-certificate")),
+            certificate_data=user.get("client-certificate-data"),
+            private_key_path=_path(user_dir, user.get("client-key")),
+            private_key_data=user.get("client-key-data"),
+            username=user.get("username"),
+            password=user.get("password"),
+            token=token or None,
+            default_namespace=context.get("namespace"),
+            proxy_url=cluster.get("proxy-url"),
+        )
     except ValueError as exc:  # both a file and inline data for one certificate or key
         raise LoginError(f"the kubeconfig's current context is inconsistent: {exc}") from None
-
-
-def _connection_info(
-    cluster: Mapping[str, Any],
-    cluster_dir: Path,
-    user: Mapping[str, Any],
-    user_dir: Path,
-    token: str | None,
-    context: Mapping[str, Any],
-) -> kopf.ConnectionInfo:
-    return kopf.ConnectionInfo(
-        server=str(cluster.get("server") or ""),
-        ca_path=_path(cluster_dir, cluster.get("certificate-authority")),
-        ca_data=cluster.get("certificate-authority-data"),
-        insecure=bool(cluster.get("insecure-skip-tls-verify")) or None,
-        certificate_path=_path(user_dir, user.get("client-certificate")),
-        certificate_data=user.get("client-certificate-data"),
-        private_key_path=_path(user_dir, user.get("client-key")),
-        private_key_data=user.get("client-key-data"),
-        username=user.get("username"),
-        password=user.get("password"),
-        token=token or None,
-        default_namespace=context.get("namespace"),
-        proxy_url=cluster.get("proxy-url"),
-    )
 
 
 def via_kubernetes_client(paths: list[Path], context: str, *, what: str) -> kopf.ConnectionInfo:
