@@ -19,7 +19,7 @@ from tgbot_kit.types import parse_duration
 
 from . import report, scale_apiserver, scale_botapi, tokenscan
 from .procstat import cpu_seconds, peak_rss_bytes, rss_bytes
-from .scale_watch import ReadyWatch, checked_all, quiet, status_writes
+from .scale_watch import ReadyWatch, checked_all, kube_in_flight, quiet, status_writes
 from .stack import Stack, bot_manifest, is_ready, new_token, token_secret
 
 FIRST_BOT_ID = 700_000_000
@@ -89,6 +89,7 @@ class SizeRun:
         )  # fmt: skip
         idle, requests_idle = Sample.of(self._pid()), await scale_apiserver.snapshot(s.kubectl)
         first = await self.create_all()
+        in_flight_then, quiet_from = kube_in_flight(self.port), time.time()
         await quiet(self.port, 5, 120)
         registered_at, registered = time.time(), Sample.of(self._pid())
         requests_registered = await scale_apiserver.snapshot(s.kubectl)
@@ -144,6 +145,10 @@ class SizeRun:
                 first["all_ready"] - first["applied"] if first["all_ready"] is not None else None
             ),
             "ready": len(first["watch"].ready),
+            # The operator's Kubernetes calls in flight when the last bot was Ready, and how long
+            # until they (and setters) were quiet: the steady window starts after.
+            "kube_in_flight_at_all_ready": in_flight_then,
+            "quiet_wait_s": round(registered_at - quiet_from, 1),
             "ready_watch_restarts": first["watch"].restarts,  # >0: some Ready times are late
             "apply_to_ready_s": {
                 "p50": report.percentile(latencies, 0.5),

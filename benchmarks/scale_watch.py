@@ -116,6 +116,20 @@ def operator_counter(port: int, name: str, label: str, **only: str) -> dict[str,
     return dict(found)
 
 
+def operator_gauge(port: int, name: str) -> float:
+    """One unlabelled gauge of the operator's /metrics (0 when it is not there)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    for line in text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.rpartition(" ")[2])
+    return 0.0
+
+
+def kube_in_flight(port: int) -> float:
+    return operator_gauge(port, "tgbot_operator_kube_requests_in_flight")
+
+
 def operator_calls(port: int) -> dict[str, float]:
     """tgbot_operator_telegram_calls_total by method."""
     return operator_counter(port, "tgbot_operator_telegram_calls", "method")
@@ -129,11 +143,18 @@ def status_writes(port: int) -> dict[str, float]:
     return {**ok, **{f"{k} failed": v for k, v in failed.items()}}
 
 
+#: Kubernetes calls in flight that still count as quiet: a steady state's checks write their
+#: status a few at a time; hundreds are a queue of writes behind a busy API server.
+QUIET_IN_FLIGHT = 8
+
+
 async def quiet(port: int, seconds: float, timeout: float) -> None:
     """Until the operator made no call that changes something at Telegram (set*, delete*) and no
-    getMe for ``seconds``, or ``timeout``: registration (and a token change) is over. Checks and
+    getMe for ``seconds``, and its Kubernetes calls in flight stayed at most QUIET_IN_FLIGHT, or
+    ``timeout``: registration (and a token change) is over, status writes included. Checks and
     read-backs (get*) go on at their own pace - with a short check interval or many bots there is
-    never a quiet second - and the look after a setter comes in the same pass."""
+    never a quiet second - and the look after a setter comes in the same pass. Status writes that
+    still queue behind a busy API server belong to the registration, not to the steady window."""
 
     def calls() -> dict[str, float]:
         return {
@@ -144,7 +165,7 @@ async def quiet(port: int, seconds: float, timeout: float) -> None:
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
         now = calls()
-        if now != last:
+        if now != last or kube_in_flight(port) > QUIET_IN_FLIGHT:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= seconds:
             break

@@ -69,6 +69,7 @@ def run(settings: OperatorSettings) -> None:
     setup_logging(settings.log_level, settings.json_logs, secrets)
     small_tls_read_buffers()
     metrics = Metrics()
+    metrics.kube_in_flight.set_function(lambda: kube.in_flight)
     if settings.metrics_listen:
         metrics.serve(settings.metrics_listen.host, settings.metrics_listen.port)
     deps = Deps(settings=settings, kube=kube, metrics=metrics, secrets=secrets)

@@ -136,6 +136,11 @@ class Kube:
         self.secret_reads: SecretReads = secret_reads or secret_reads_from_env()
         self._cache = SecretCache(self._http) if self.secret_reads == "watch" else None  # noqa: S105
 
+    @property
+    def in_flight(self) -> int:
+        """Calls waiting for the API server's answer now (``tgbot_operator_kube_requests_in_flight``)."""
+        return self._http.in_flight
+
     async def close(self) -> None:
         if self._cache is not None:
             await self._cache.close()

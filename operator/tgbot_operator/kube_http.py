@@ -81,6 +81,9 @@ class Transport:
         self._relogin = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Calls started and not answered yet, waiting for a connection included (not watches):
+        #: more than the connections means calls queue behind a slow API server.
+        self.in_flight = 0
 
     def _open(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -136,6 +139,23 @@ class Transport:
         missing_ok: bool = False,
     ) -> dict[str, Any] | None:
         """The decoded answer; None for 404 when ``missing_ok``; else a KubeError."""
+        self.in_flight += 1
+        try:
+            return await self._request(method, path, what, body, content_type, params, accept, missing_ok)
+        finally:
+            self.in_flight -= 1
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        body: Mapping[str, Any] | None,
+        content_type: str | None,
+        params: Mapping[str, str] | None,
+        accept: str,
+        missing_ok: bool,
+    ) -> dict[str, Any] | None:
         data = json.dumps(body).encode() if body is not None else None
         retried = False
         while True:

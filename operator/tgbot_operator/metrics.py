@@ -51,6 +51,14 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.kube_in_flight = Gauge(
+            "tgbot_operator_kube_requests_in_flight",
+            "The operator's Kubernetes API calls sent and not answered yet, those waiting for one of "
+            "its connections included (watches not counted): it stays above the connection limit "
+            "(32) while calls queue behind a slow API server.",
+            registry=self.registry,
+        )
+
     def observe_call(self, method: str, outcome: str, seconds: float) -> None:
         self.telegram_calls.labels(method=method, outcome=outcome).inc()
         self.telegram_latency.labels(method=method).observe(seconds)

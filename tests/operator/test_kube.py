@@ -12,6 +12,8 @@ from typing import Any
 
 import kopf
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from tests.support import Cluster
 from tgbot_operator import names
@@ -109,8 +111,36 @@ async def test_an_unreachable_api_server_is_a_kube_error(call: str) -> None:
     try:
         with pytest.raises(KubeError, match="did not answer"):
             await getattr(kube, call)(*args[call])
+        assert kube.in_flight == 0
     finally:
         await kube.close()
+
+
+async def test_calls_in_flight_are_counted_until_answered_or_failed() -> None:
+    # tgbot_operator_kube_requests_in_flight: calls queued behind a slow API server show there.
+    release = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        await release.wait()
+        if request.match_info["name"] == "gone":
+            return web.json_response({"kind": "Status", "message": "boom"}, status=500)
+        return web.json_response({"metadata": {"name": request.match_info["name"], "namespace": "ns"}})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces/ns/secrets/{name}", slow)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    kube = Kube(lambda: kopf.ConnectionInfo(server=str(server.make_url(""))), secret_reads="poll")
+    try:
+        calls = [asyncio.ensure_future(kube.read_secret("ns", name)) for name in ("a", "b", "gone")]
+        await _until(lambda: asyncio.sleep(0, kube.in_flight), lambda n: n == 3)
+        release.set()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert isinstance(results[2], KubeError)
+        assert kube.in_flight == 0
+    finally:
+        await kube.close()
+        await server.close()
 
 
 # --- against the real API server -------------------------------------------------------------
