@@ -19,7 +19,7 @@ from tgbot_kit.types import parse_duration
 
 from . import report, scale_apiserver, scale_botapi, tokenscan
 from .procstat import cpu_seconds, peak_rss_bytes, rss_bytes
-from .scale_watch import ReadyWatch, checked_all, kube_in_flight, quiet, status_writes
+from .scale_watch import ReadyWatch, checked_all, kube_in_flight, quiet, secret_reads, status_writes
 from .stack import Stack, bot_manifest, is_ready, new_token, token_secret
 
 FIRST_BOT_ID = 700_000_000
@@ -88,12 +88,13 @@ class SizeRun:
             "--token-check-interval", self.args.token_check_interval, *self.args.operator_arg,
         )  # fmt: skip
         idle, requests_idle = Sample.of(self._pid()), await scale_apiserver.snapshot(s.kubectl)
+        reads_idle = secret_reads(self.port)
         first = await self.create_all()
         in_flight_then, quiet_from = kube_in_flight(self.port), time.time()
         await quiet(self.port, 5, 120)
         registered_at, registered = time.time(), Sample.of(self._pid())
         requests_registered = await scale_apiserver.snapshot(s.kubectl)
-        writes_registered = status_writes(self.port)
+        writes_registered, reads_registered = status_writes(self.port), secret_reads(self.port)
         progress(f"{n} bots: {len(first['watch'].ready)} Ready; steady window of {self.steady:g}s")
         await asyncio.sleep(self.steady)
         steady_end, steady = time.time(), Sample.of(self._pid())
@@ -176,6 +177,11 @@ class SizeRun:
                 scale_botapi.methods(scale_botapi.between(logs, 0, registered_at)), n
             ),
             "apiserver_registration_per_bot": {k: round(v / n, 3) for k, v in own_requests.items()},
+            # How the workers' Secret reads were answered until the steady window: "cache", or the
+            # reason for a GET (the ready bots' token checks are in here too: all "cache").
+            "secret_reads_per_bot_registration": scale_botapi.per_bot(
+                counter_growth(reads_idle, reads_registered), n
+            ),
             "apiserver_registration_window_per_bot": scale_apiserver.per_bot(
                 registration.by_name(watches=False), n
             ),

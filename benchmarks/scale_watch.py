@@ -102,11 +102,24 @@ class ReadyWatch:
             await self.process.wait()
 
 
+def operator_metrics(port: int, attempts: int = 3) -> str:
+    """The operator's /metrics text. Its server is a thread of a busy process: at 10,000 bots a
+    scrape once took more than 5 s (and ended a 40-minute run), so it gets 30 s, three times."""
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+                return str(answer.read().decode())
+        except (TimeoutError, OSError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
 def operator_counter(port: int, name: str, label: str, **only: str) -> dict[str, float]:
     """One counter of the operator's /metrics, summed by one of its labels (``only``: the samples
     with these label values)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
+    text = operator_metrics(port)
     found: dict[str, float] = collections.defaultdict(float)
     wanted = [f'{k}="{v}"' for k, v in only.items()]
     for line in text.splitlines():
@@ -118,8 +131,7 @@ def operator_counter(port: int, name: str, label: str, **only: str) -> dict[str,
 
 def operator_gauge(port: int, name: str) -> float:
     """One unlabelled gauge of the operator's /metrics (0 when it is not there)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
+    text = operator_metrics(port)
     for line in text.splitlines():
         if line.startswith(f"{name} "):
             return float(line.rpartition(" ")[2])
@@ -141,6 +153,11 @@ def status_writes(port: int) -> dict[str, float]:
     ok = operator_counter(port, "tgbot_operator_status_writes", "fields", outcome="ok")
     failed = operator_counter(port, "tgbot_operator_status_writes", "fields", outcome="failed")
     return {**ok, **{f"{k} failed": v for k, v in failed.items()}}
+
+
+def secret_reads(port: int) -> dict[str, float]:
+    """tgbot_operator_secret_reads_total by how they were answered (cache, or why a GET)."""
+    return operator_counter(port, "tgbot_operator_secret_reads", "how")
 
 
 #: Kubernetes calls in flight that still count as quiet: a steady state's checks write their

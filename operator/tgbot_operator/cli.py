@@ -63,13 +63,17 @@ def liveness_url(listen: ListenAddress | None) -> str | None:
 def run(settings: OperatorSettings) -> None:
     from .logs import setup_logging
 
+    metrics = Metrics()  # (nothing is served before metrics.serve)
     # Credentials first: a LoginError (exit 2) before anything is started or configured.
-    kube = Kube(functools.partial(connection_info, settings.kubeconfig), secret_reads=settings.secret_reads)
+    kube = Kube(
+        functools.partial(connection_info, settings.kubeconfig),
+        secret_reads=settings.secret_reads,
+        on_secret_read=metrics.secret_read,
+    )
+    metrics.kube_in_flight.set_function(lambda: kube.in_flight)
     secrets = SecretRegistry()
     setup_logging(settings.log_level, settings.json_logs, secrets)
     small_tls_read_buffers()
-    metrics = Metrics()
-    metrics.kube_in_flight.set_function(lambda: kube.in_flight)
     if settings.metrics_listen:
         metrics.serve(settings.metrics_listen.host, settings.metrics_listen.port)
     deps = Deps(settings=settings, kube=kube, metrics=metrics, secrets=secrets)

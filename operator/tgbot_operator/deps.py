@@ -11,7 +11,7 @@ from typing import Protocol
 
 import aiohttp
 
-from .botapi import BotApiClient
+from .botapi import BotApiClient, EnvProxies
 from .kube import KubeApi
 from .metrics import Metrics
 from .observation import Problem, Timing
@@ -40,6 +40,8 @@ class Deps:
     kube: KubeApi
     metrics: Metrics
     http: aiohttp.ClientSession | None = None  # set on operator startup
+    #: HTTP(S)_PROXY / NO_PROXY for the Bot API, read on operator startup (None: no proxy).
+    proxies: EnvProxies | None = None
     secrets: SecretRegistry = field(default_factory=SecretRegistry)  # masked in logs and Events
     clock: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.SystemRandom)
@@ -90,6 +92,7 @@ class Deps:
             observer=self.metrics.observe_call,
             limiter=self.rate_limiter(server),
             on_wait=self.metrics.rate_limit_wait.inc,
+            proxy=self.proxies.for_url(server) if self.proxies is not None else None,
         )
 
     def rate_limiter(self, server: str) -> RateLimiter | None:

@@ -24,6 +24,7 @@ import aiohttp
 import kopf
 
 from . import names
+from .botapi import EnvProxies
 from .deletion import Done, finalize
 from .deps import Deps, EventSink
 from .kube import Kube
@@ -138,7 +139,9 @@ def register(registry: kopf.OperatorRegistry, deps: Deps, stops: StopRelay | Non
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_kopf(settings)
         if deps.http is None:
-            deps.http = aiohttp.ClientSession(trust_env=True)
+            # The proxy environment once, not per request (botapi.EnvProxies).
+            deps.proxies = await asyncio.to_thread(EnvProxies.from_env)
+            deps.http = aiohttp.ClientSession()
 
     @kopf.on.login(registry=registry, id="login")
     def login(**_: Any) -> kopf.ConnectionInfo:

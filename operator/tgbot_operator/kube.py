@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from . import names
 from .kube_http import MERGE_PATCH, Conflict, KubeError, Login, Transport
-from .secret_cache import SecretCache
+from .secret_cache import OnRead, SecretCache
 
 __all__ = ["Conflict", "Kube", "KubeApi", "KubeError", "Login", "SecretView", "secret_body"]
 
@@ -131,10 +131,15 @@ class Kube:
     every call, for clusters that grant only get.
     """
 
-    def __init__(self, login: Login, secret_reads: SecretReads | None = None) -> None:
+    def __init__(
+        self, login: Login, secret_reads: SecretReads | None = None, on_secret_read: OnRead | None = None
+    ) -> None:
         self._http = Transport(login)
         self.secret_reads: SecretReads = secret_reads or secret_reads_from_env()
-        self._cache = SecretCache(self._http) if self.secret_reads == "watch" else None  # noqa: S105
+        self._on_secret_read = on_secret_read or (lambda _how: None)
+        self._cache = (
+            SecretCache(self._http, self._on_secret_read) if self.secret_reads == "watch" else None  # noqa: S105
+        )
 
     @property
     def in_flight(self) -> int:
@@ -148,6 +153,7 @@ class Kube:
 
     async def read_secret(self, namespace: str, name: str) -> SecretView | None:
         if self._cache is None:
+            self._on_secret_read("poll")
             return await self.get_secret(namespace, name)
         return await self._cache.read(namespace, name, self.get_secret)
 

@@ -51,6 +51,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.secret_reads = Counter(
+            "tgbot_operator_secret_reads",
+            "Secret reads of the workers, by how they were answered: cache, or the reason for a GET "
+            "(unsynced, unseen, unread, changed; poll with --secret-reads poll).",
+            ["how"],
+            registry=self.registry,
+        )
         self.kube_in_flight = Gauge(
             "tgbot_operator_kube_requests_in_flight",
             "The operator's Kubernetes API calls sent and not answered yet, those waiting for one of "
@@ -58,6 +65,9 @@ class Metrics:
             "(32) while calls queue behind a slow API server.",
             registry=self.registry,
         )
+
+    def secret_read(self, how: str) -> None:
+        self.secret_reads.labels(how=how).inc()
 
     def observe_call(self, method: str, outcome: str, seconds: float) -> None:
         self.telegram_calls.labels(method=method, outcome=outcome).inc()

@@ -57,7 +57,15 @@ class SecretRegistry:
         self._by_owner: dict[str, frozenset[str]] = {}
         self._counts: dict[str, int] = {}  # a value two owners hold stays until both let go
         self._lock = threading.Lock()
-        self._snapshot: tuple[frozenset[str], tuple[int, ...], tuple[str, ...]] = (frozenset(), (), ())
+        # Kept up to date value by value (rebuilding them on every change was O(all secrets):
+        # 9 % of the operator's CPU while 10,000 bots registered). ``redact`` reads them without
+        # the lock: membership tests on a set another thread adds to are safe, and the two
+        # tuples are replaced whole.
+        self._plain: set[str] = set()
+        self._length_counts: dict[int, int] = {}
+        self._lengths: tuple[int, ...] = ()
+        self._odd_set: set[str] = set()
+        self._odd: tuple[str, ...] = ()
 
     def set(self, owner: str, *secrets: str | None) -> None:
         values = frozenset(
@@ -84,26 +92,37 @@ class SecretRegistry:
 
     def _update(self, *, added: frozenset[str], removed: frozenset[str]) -> None:
         for value in added:
-            self._counts[value] = self._counts.get(value, 0) + 1
-        gone = set()
+            held = self._counts.get(value, 0)
+            self._counts[value] = held + 1
+            if not held:
+                self._mask(value, True)
         for value in removed:
             left = self._counts.get(value, 0) - 1
             if left > 0:
                 self._counts[value] = left
             else:
                 self._counts.pop(value, None)
-                gone.add(value)
-        plain, _, odd = self._snapshot
-        new_plain = (plain - gone) | {v for v in added if _ALPHABET.issuperset(v)}
-        # A bot token ("<id>:<tail>") needs no pass of its own: its tail is masked as a plain value.
-        new_odd = {v for v in odd if v not in gone} | {
-            v for v in added if not _ALPHABET.issuperset(v) and v.partition(":")[2] not in new_plain
-        }
-        lengths = tuple(sorted({len(v) for v in new_plain}, reverse=True))
-        self._snapshot = (frozenset(new_plain), lengths, tuple(sorted(new_odd, key=len, reverse=True)))
+                self._mask(value, False)
+
+    def _mask(self, value: str, on: bool) -> None:
+        if _ALPHABET.issuperset(value):
+            (self._plain.add if on else self._plain.discard)(value)
+            before = self._length_counts.get(len(value), 0)
+            after = before + (1 if on else -1)
+            if after:
+                self._length_counts[len(value)] = after
+            else:
+                self._length_counts.pop(len(value), None)
+            if not before or not after:
+                self._lengths = tuple(sorted(self._length_counts, reverse=True))
+        elif not _tail_is_plain(value):
+            # A bot token ("<id>:<tail>") needs no pass of its own: its tail (one of its
+            # variants, held with it) is masked as a plain value.
+            (self._odd_set.add if on else self._odd_set.discard)(value)
+            self._odd = tuple(sorted(self._odd_set, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
-        plain, lengths, odd = self._snapshot  # one consistent snapshot, no lock needed
+        plain, lengths, odd = self._plain, self._lengths, self._odd
         for value in odd:
             text = text.replace(value, REDACTED)
         if plain:
@@ -118,7 +137,12 @@ class SecretRegistry:
         return f"SecretRegistry({len(self)} owners)"
 
 
-def _mask_run(run: str, values: frozenset[str], lengths: tuple[int, ...]) -> str:
+def _tail_is_plain(value: str) -> bool:
+    _, sep, tail = value.partition(":")
+    return bool(sep) and len(tail) >= MIN_SECRET_LENGTH and _ALPHABET.issuperset(tail)
+
+
+def _mask_run(run: str, values: set[str], lengths: tuple[int, ...]) -> str:
     """``run`` with every known secret inside it masked (longest first)."""
     if run in values:
         return REDACTED

@@ -10,7 +10,8 @@ token check, so a changed token is picked up within that interval, as before.
 
 Anything uncertain is a GET, never a stale answer: a Secret the watch has not seen (yet), a watch
 that is not (re)connected, a namespace where list/watch is refused (403: that namespace falls back
-to reading by name, with one log line saying which grant is missing).
+to reading by name, with one log line saying which grant is missing). A Secret a GET found missing
+is missing until the watch reports it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ SYNC_WAIT = 10.0
 MAX_RETRY_DELAY = 30.0
 
 Fetch = Callable[[str, str], Awaitable["SecretView | None"]]
+#: Told how each read was answered: "cache", or why it was a GET - "unsynced" (the namespace's
+#: watch is not listed yet, reconnecting or refused), "unseen" (the watch has not reported the
+#: Secret), "unread" (reported, never read by us), "changed" (its version moved on).
+OnRead = Callable[[str], None]
 
 
 @dataclass
@@ -52,6 +57,10 @@ class NamespaceSecrets:
     versions: dict[str, str] = field(default_factory=dict)
     #: Secrets read (or written) by the operator, as they were at their resourceVersion.
     views: dict[str, SecretView] = field(default_factory=dict, repr=False)
+    #: Secrets a GET found missing and the watch has not reported since: read as missing, no GET.
+    #: A new bot's first passes read its webhook Secret before creating it (getMe comes first):
+    #: each of those was a 404 GET.
+    absent: set[str] = field(default_factory=set)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     #: Set once the first list has succeeded or failed: only the first reads wait for it.
     tried: asyncio.Event = field(default_factory=asyncio.Event)
@@ -64,9 +73,10 @@ class NamespaceSecrets:
 
 
 class SecretCache:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, on_read: OnRead | None = None) -> None:
         self._transport = transport
         self._namespaces: dict[str, NamespaceSecrets] = {}
+        self._on_read = on_read or (lambda _how: None)
 
     async def read(self, namespace: str, name: str, fetch: Fetch) -> SecretView | None:
         state = self._namespace(namespace)
@@ -74,17 +84,29 @@ class SecretCache:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(SYNC_WAIT):
                     await state.tried.wait()
-        if state.trusted:
-            version = state.versions.get(name)
-            view = state.views.get(name)
-            if version is not None and view is not None and view.resource_version == version:
-                return view
+        how = self._how(state, name)
+        self._on_read(how)
+        if how == "cache":
+            return state.views.get(name)  # None: known to be missing
         view = await fetch(namespace, name)
         if view is None:
             state.views.pop(name, None)
+            if state.trusted:
+                state.absent.add(name)
         else:
             self._keep(state, view)
         return view
+
+    @staticmethod
+    def _how(state: NamespaceSecrets, name: str) -> str:
+        if not state.trusted:
+            return "unsynced"
+        version, view = state.versions.get(name), state.views.get(name)
+        if version is None:
+            return "cache" if name in state.absent else "unseen"
+        if view is None:
+            return "unread"
+        return "cache" if view.resource_version == version else "changed"
 
     def remember(self, view: SecretView) -> None:
         """Our own write's answer: the Secret as it is now, like a GET's."""
@@ -100,6 +122,7 @@ class SecretCache:
         versions differ (a GET), never serves an older view: a view is served only while its
         version is the last one recorded, and the watch records every later change."""
         state.views[view.name] = view
+        state.absent.discard(view.name)
         if state.trusted and view.resource_version:
             state.versions[view.name] = view.resource_version
 
@@ -108,6 +131,7 @@ class SecretCache:
         state = self._namespaces.get(namespace)
         if state is not None:
             state.views.pop(name, None)
+            state.absent.discard(name)
 
     async def close(self) -> None:
         tasks = [s.task for s in self._namespaces.values() if s.task is not None]
@@ -185,6 +209,7 @@ class SecretCache:
         state.versions = versions
         for name in [n for n in state.views if n not in versions]:
             del state.views[name]
+        state.absent -= versions.keys()
         return str(meta.get("resourceVersion") or "")
 
     async def _watch(self, state: NamespaceSecrets, path: str, what: str, version: str) -> str | None:

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import names, profile, profile_items, profile_plan
+from . import names, profile, profile_items, profile_plan, status
 from .actions import Wait
 from .deps import Deps, EventSink
 from .execute import execute
@@ -181,7 +181,8 @@ class BotWorker:
             if profile_until is not None:
                 until = profile_until if until is None else min(until, profile_until)
         # Stopped mid-pass (a SIGTERM, a rollout) after a call: its record is still written, or
-        # the next operator process would not know of the check and make it again.
+        # the next operator process would not know of it and do it again (a check that found
+        # nothing new only says when it was made: that waits like any check time, see status.py).
         if obs is not None and (not self.stopped or acted) and not await self.write_status(obs):
             retry = self.deps.clock() + timedelta(seconds=self._status_retry_delay())
             until = retry if until is None else min(until, retry)
@@ -309,7 +310,8 @@ class BotWorker:
             obs, self.memory, secret_name=self.bot.secret_name, existing_conditions=existing.get("conditions")
         )
         patch = merge_patch(existing, new)
-        if not patch:
+        refresh = self.deps.timing.check_interval * status.CHECK_TIME_REFRESH_INTERVALS
+        if not patch or status.only_recent_check_times(patch, existing, refresh):
             self._status_failures = 0  # (what a failed write left out is in by now)
             return True
         if not await self._patch_status(patch):

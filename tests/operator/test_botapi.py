@@ -10,8 +10,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.helpers import ProxyInfo
+from yarl import URL
 
-from tgbot_operator.botapi import BotApiClient
+from tgbot_operator.botapi import BotApiClient, EnvProxies
 from tgbot_operator.redaction import redact
 from tgbot_operator.telegram import (
     BadRequest,
@@ -32,9 +34,11 @@ class FakeBotApi:
     def __init__(self) -> None:
         self.answers: list[tuple[int, Any]] = []
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.hosts: list[str] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        self.hosts.append(request.host)
         if request.content_type == "multipart/form-data":
             form: dict[str, Any] = {}
             async for part in await request.multipart():
@@ -407,3 +411,38 @@ async def test_huge_answers_are_cut_off(chunked: bool, session: aiohttp.ClientSe
         await runner.cleanup()
     assert "larger than" in str(info.value)
     assert sent < 16 * 1024 * 1024
+
+
+# --- the proxy environment, read once ----------------------------------------------------------
+
+
+def test_the_proxy_comes_from_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:pw@proxy.example:3128")
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.setenv("NO_PROXY", "bots.internal,localhost")
+    monkeypatch.delenv("no_proxy", raising=False)
+    proxies = EnvProxies.from_env()
+    info = proxies.for_url("https://api.telegram.org")
+    assert info is not None
+    assert str(info.proxy) == "http://proxy.example:3128"
+    assert info.proxy_auth == aiohttp.BasicAuth("user", "pw")
+    assert proxies.for_url("https://bots.internal:8081") is None  # NO_PROXY
+    assert proxies.for_url("http://api.telegram.org") is None  # no HTTP_PROXY
+    monkeypatch.setenv("NO_PROXY", "api.telegram.org")
+    assert proxies.for_url("https://api.telegram.org") is info  # decided once per server
+
+
+async def test_calls_go_through_the_proxy(
+    fake: tuple[FakeBotApi, str], session: aiohttp.ClientSession
+) -> None:
+    api, url = fake
+    # The fake server plays the proxy: a proxied plain-HTTP request names the server in its
+    # request line and Host header, and the path is the same.
+    proxies = EnvProxies({"http": ProxyInfo(URL(url), None)})
+    api.answers.append((200, {"ok": True, "result": {"id": 1, "username": "b", "first_name": "B"}}))
+    client = BotApiClient(session, "http://bots.invalid", TOKEN, proxy=proxies.for_url("http://bots.invalid"))
+    me = await client.get_me()
+    assert me.id == 1
+    assert api.hosts == ["bots.invalid"]

@@ -248,6 +248,7 @@ async def test_what_we_wrote_or_just_read_is_served_without_waiting_for_the_watc
     del body["metadata"]["ownerReferences"]
     try:
         assert await kube.read_secret(namespace, "fresh") is None  # waits for the first list
+        assert await kube.read_secret(namespace, "fresh") is None  # missing: no second GET
         await kube.create_secret(namespace, body)
         for _ in range(3):  # at once: the watch may not have seen the create yet
             view = await kube.read_secret(namespace, "fresh")
@@ -267,12 +268,44 @@ async def test_what_we_wrote_or_just_read_is_served_without_waiting_for_the_watc
         await kube.close()
 
 
+async def test_a_missing_secret_is_read_as_missing_until_the_watch_reports_it(
+    cluster: Cluster, namespace: str
+) -> None:
+    hows: list[str] = []
+    kube = Kube(
+        functools.partial(connection_info, cluster.kubeconfig),
+        secret_reads="watch",
+        on_secret_read=hows.append,
+    )
+    try:
+        assert await kube.read_secret(namespace, "later") is None
+        assert await kube.read_secret(namespace, "later") is None
+        assert hows == ["unseen", "cache"]
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("later", "one")))
+        view = await _until(lambda: kube.read_secret(namespace, "later"), lambda v: v is not None)
+        assert view.data["token"] == b"one"
+        assert hows[-1] == "unread"  # reported by the watch, then one GET
+        assert set(hows[2:-1]) <= {"cache"}
+        cluster.kubectl("delete", "secret", "later", "-n", namespace)
+        await _until(lambda: kube.read_secret(namespace, "later"), lambda v: v is None)
+        assert await kube.read_secret(namespace, "later") is None
+        assert hows[-1] == "cache"
+    finally:
+        await kube.close()
+
+
 async def test_polling_reads_by_name_every_time(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("tok", "one")))
-    kube = _kube(cluster, "poll")
+    hows: list[str] = []
+    kube = Kube(
+        functools.partial(connection_info, cluster.kubeconfig),
+        secret_reads="poll",
+        on_secret_read=hows.append,
+    )
     try:
         first = await kube.read_secret(namespace, "tok")
         second = await kube.read_secret(namespace, "tok")
+        assert hows == ["poll", "poll"]
         assert first is not None
         assert second is not None
         assert first is not second

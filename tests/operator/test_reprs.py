@@ -192,3 +192,19 @@ def test_the_registry_masks_embedded_shared_and_odd_secrets() -> None:
     registry.drop("b")
     assert registry.redact(SECRET_TOKEN) == SECRET_TOKEN
     assert len(registry) == 0
+
+
+def test_the_registry_follows_each_change_of_an_owners_secrets() -> None:
+    # Kept value by value (no rebuild per change): lengths come and go with the last holder.
+    long_secret, short_secret = "L" * 64, "s" * 12
+    registry = SecretRegistry()
+    registry.set("a", long_secret)
+    registry.set("b", short_secret)
+    assert registry.redact(f"{long_secret} {short_secret}") == "*** ***"
+    registry.set("a", short_secret)  # a's token changed: the long one is no secret any more
+    assert registry.redact(f"{long_secret} {short_secret}") == f"{long_secret} ***"
+    registry.drop("b")
+    assert registry.redact(short_secret) == "***"  # "a" holds it now
+    registry.set("a")
+    assert registry.redact(short_secret) == short_secret
+    assert len(registry) == 0

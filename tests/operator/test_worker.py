@@ -125,11 +125,19 @@ async def test_missing_key_then_fixed(rig: Rig) -> None:
     assert rig.conditions()["Ready"]["status"] == "True"
 
 
-async def test_status_patch_is_minimal(rig: Rig) -> None:
+async def test_a_check_that_finds_nothing_new_writes_only_its_time_and_that_every_12_intervals(
+    rig: Rig,
+) -> None:
     await rig.worker.run_pass()
+    old, patches = dict(rig.kube.status), rig.kube.status_patches
+    looks = len(await rig.emulator.calls(5001, method="getWebhookInfo"))
     rig.clock.advance(400)
-    old = dict(rig.kube.status)
     await rig.worker.run_pass()
+    assert len(await rig.emulator.calls(5001, method="getWebhookInfo")) == looks + 1  # checked
+    assert rig.kube.status_patches == patches  # and nothing written
+    rig.clock.advance(300 * 12)
+    await rig.worker.run_pass()
+    assert rig.kube.status_patches == patches + 1
     patch = merge_patch(old, rig.kube.status)
     assert set(patch) == {"webhook"}
     assert set(patch["webhook"]) == {"lastCheckTime"}
@@ -332,7 +340,7 @@ async def test_a_check_made_as_the_worker_stops_is_still_recorded(
         return outcome
 
     monkeypatch.setattr(worker_module, "execute", execute_then_stop)
-    rig.clock.advance(400)
+    rig.clock.advance(300 * 12 + 100)  # a check whose time is due to be written
     await rig.worker.run_pass()
     assert rig.worker.stopped
     assert rig.kube.status["webhook"]["lastCheckTime"] != before

@@ -134,7 +134,7 @@ async def test_a_restart_after_a_spec_change_applies_the_new_profile(rig: Rig) -
 
 async def test_a_failed_status_write_is_retried_within_the_convergence_target(rig: Rig) -> None:
     await rig.worker.run_pass()
-    rig.clock.advance(400)  # a check is due: it changes status.webhook.lastCheckTime
+    rig.clock.advance(300 * 12 + 100)  # a check is due and its time is to be written
     real_patch = rig.kube.patch_bot_status
 
     async def away(namespace: str, name: str, patch: Any) -> None:
@@ -171,6 +171,9 @@ async def steady_patches(rig: Rig, intervals: int) -> tuple[int, int]:
 async def test_the_profile_is_read_back_with_the_webhook_check_one_status_write_per_interval(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tgbot_operator import status
+
+    monkeypatch.setattr(status, "CHECK_TIME_REFRESH_INTERVALS", 0)  # every check's time written
     rig.body["spec"]["profile"] = PROFILE
     patches, calls = await steady_patches(rig, 20)
     # 20 checks (+-10 %) and their status writes, the 4 profile reads riding along.
@@ -182,13 +185,25 @@ async def test_the_profile_is_read_back_with_the_webhook_check_one_status_write_
 async def test_profile_reads_on_their_own_schedule_cost_a_second_write_per_interval(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tgbot_operator import profile_plan
+    from tgbot_operator import profile_plan, status
 
     # What it was before the reads rode along: every interval, whenever the check came.
     monkeypatch.setattr(profile_plan, "ALONG_WITH_CHECKS", (1.0, 1.0))
+    monkeypatch.setattr(status, "CHECK_TIME_REFRESH_INTERVALS", 0)
     rig.body["spec"]["profile"] = PROFILE
     patches, _ = await steady_patches(rig, 20)
     assert patches >= 30, patches
+
+
+async def test_checks_and_read_backs_that_find_nothing_new_write_their_times_every_12_intervals(
+    rig: Rig,
+) -> None:
+    rig.body["spec"]["profile"] = PROFILE
+    patches, calls = await steady_patches(rig, 30)
+    # 30 checks (+-10 %) with the profile read along, all finding what was there: the times
+    # are written twice (12 and 24 intervals on), not 30 times.
+    assert 1 <= patches <= 3, patches
+    assert calls >= 5 * 26
 
 
 @pytest.mark.looptime
