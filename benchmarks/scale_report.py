@@ -125,6 +125,15 @@ FIGURES = [
         "  in the window (+ checks of bots Ready)", "-",
         lambda r: f"{r['per_bot'].get('api_requests_registration_window', '-')}",
     ),
+    Figure(
+        "  Secret reads, by how answered (cache or why a GET)", "-",
+        lambda r: _calls(r.get("secret_reads_per_bot_registration") or {}),
+    ),
+    Figure(
+        "Kubernetes calls in flight at all Ready; wait until quiet", "-",
+        lambda r: f"{r.get('kube_in_flight_at_all_ready', '-'):g}; {r.get('quiet_wait_s', '-')} s"
+        if "kube_in_flight_at_all_ready" in r else "-",
+    ),
     Figure("per bot: Bot API calls, registration", "-", lambda r: _bot_api(r["calls_per_bot_registration"])),
     Figure(
         "API-server answers 429/5xx/409", "no 429/5xx", lambda r: _calls(r["apiserver_errors"]),

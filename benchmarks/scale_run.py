@@ -243,6 +243,7 @@ class SizeRun:
         await asyncio.gather(*(create(part) for part in slices))
         applied = time.monotonic() - t0
         while len(watch.ready) < self.n and time.monotonic() < t0 + self.args.timeout:
+            watch.check()
             await asyncio.sleep(0.5)
         all_ready = time.monotonic() - t0 if len(watch.ready) >= self.n else None
         return {"watch": watch, "applied": applied, "all_ready": all_ready}

@@ -5,6 +5,7 @@ has gone quiet."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import collections
 import json
 import sys
@@ -62,9 +63,13 @@ class ReadyWatch:
         assert self.process is not None
         assert self.process.stdout is not None
         decoder = json.JSONDecoder()
+        # Incremental: a 64 KiB chunk can end inside a multi-byte character (the status messages
+        # have some), and chunk.decode() then raised in this task - the watch went silent and a
+        # 10,000-bot run waited for Ready bots it had stopped reading.
+        text = codecs.getincrementaldecoder("utf-8")()
         buffer = ""
         while chunk := await self.process.stdout.read(1 << 16):
-            buffer += chunk.decode()
+            buffer += text.decode(chunk)
             while True:
                 buffer = buffer.lstrip()
                 try:
@@ -84,6 +89,11 @@ class ReadyWatch:
         for c in (obj.get("status") or {}).get("conditions") or []:
             if c.get("type") == "Ready" and c.get("status") == "True":
                 self.ready.setdefault(name, now)
+
+    def check(self) -> None:
+        """Raise what ended the watch's task, if anything did (it would otherwise go silent)."""
+        if self.task is not None and self.task.done() and not self.task.cancelled():
+            self.task.result()
 
     def latencies(self) -> list[float]:
         """Per bot, first seen -> first Ready, sorted."""
