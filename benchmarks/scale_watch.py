@@ -80,8 +80,14 @@ class ReadyWatch:
                 self._event(event)
 
     def _event(self, event: dict[str, Any]) -> None:
-        now = time.monotonic()
         obj = event.get("object") or {}
+        # kubectl (1.37) prints its initial list as "ADDED" events of whole TelegramBotList pages
+        # of 500: read as single objects, every bot Ready before a restart of the watch was lost.
+        for item in obj.get("items") or [obj]:
+            self._object(item)
+
+    def _object(self, obj: dict[str, Any]) -> None:
+        now = time.monotonic()
         name = (obj.get("metadata") or {}).get("name")
         if not name:
             return
