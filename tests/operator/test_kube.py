@@ -146,8 +146,14 @@ async def test_calls_in_flight_are_counted_until_answered_or_failed() -> None:
 # --- against the real API server -------------------------------------------------------------
 
 
-def _kube(cluster: Cluster, secret_reads: SecretReads) -> Kube:
-    return Kube(functools.partial(connection_info, cluster.kubeconfig), secret_reads=secret_reads)
+def _kube(
+    cluster: Cluster, secret_reads: SecretReads, on_secret_read: Callable[[str], None] | None = None
+) -> Kube:
+    return Kube(
+        functools.partial(connection_info, cluster.kubeconfig),
+        secret_reads=secret_reads,
+        on_secret_read=on_secret_read,
+    )
 
 
 def _secret(name: str, token: str) -> dict[str, Any]:
@@ -272,11 +278,7 @@ async def test_a_missing_secret_is_read_as_missing_until_the_watch_reports_it(
     cluster: Cluster, namespace: str
 ) -> None:
     hows: list[str] = []
-    kube = Kube(
-        functools.partial(connection_info, cluster.kubeconfig),
-        secret_reads="watch",
-        on_secret_read=hows.append,
-    )
+    kube = _kube(cluster, "watch", hows.append)
     try:
         assert await kube.read_secret(namespace, "later") is None
         assert await kube.read_secret(namespace, "later") is None
@@ -297,11 +299,7 @@ async def test_a_missing_secret_is_read_as_missing_until_the_watch_reports_it(
 async def test_polling_reads_by_name_every_time(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("tok", "one")))
     hows: list[str] = []
-    kube = Kube(
-        functools.partial(connection_info, cluster.kubeconfig),
-        secret_reads="poll",
-        on_secret_read=hows.append,
-    )
+    kube = _kube(cluster, "poll", hows.append)
     try:
         first = await kube.read_secret(namespace, "tok")
         second = await kube.read_secret(namespace, "tok")
