@@ -186,8 +186,9 @@ def live_status(live: WebhookInfo, checked_at: datetime) -> dict[str, Any]:
 #: A check (or profile read-back) that finds everything as it was writes no status, except that
 #: its time is brought up to date once it is this many check intervals old (an hour at the
 #: default 300 s). A status write per check cost every watcher of TelegramBots (kopf, kubectl -w,
-#: the garbage collector) an event and was a quarter of the operator's API requests while 10,000
-#: bots registered; Kubernetes' node heartbeats moved off status for the same reason.
+#: the garbage collector) an event, and at 10,000 bots those writes were 54 % of kube-apiserver's
+#: CPU (its CPU profile, docs/benchmarks.md); Kubernetes' node heartbeats left status for the same
+#: reason.
 CHECK_TIME_REFRESH_INTERVALS = 12
 CHECK_TIMES = (("webhook", "lastCheckTime"), ("profile", "lastCheckTime"))
 
