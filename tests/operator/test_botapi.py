@@ -427,7 +427,8 @@ def test_the_proxy_comes_from_the_environment_once(monkeypatch: pytest.MonkeyPat
     info = proxies.for_url("https://api.telegram.org")
     assert info is not None
     assert str(info.proxy) == "http://proxy.example:3128"
-    assert info.proxy_auth == aiohttp.BasicAuth("user", "pw")
+    assert info.proxy_auth is not None
+    assert (info.proxy_auth.login, info.proxy_auth.password) == ("user", "pw")
     assert proxies.for_url("https://bots.internal:8081") is None  # NO_PROXY
     assert proxies.for_url("http://api.telegram.org") is None  # no HTTP_PROXY
     monkeypatch.setenv("NO_PROXY", "api.telegram.org")
