@@ -11,13 +11,15 @@ import math
 import socket
 import ssl
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
 
 import aiohttp
+
+# What aiohttp's trust_env itself uses to read HTTP(S)_PROXY (credentials stripped, ~/.netrc).
 from aiohttp.helpers import ProxyInfo, proxies_from_env
-from yarl import URL
 
 from .ratelimit import RateLimiter
 from .redaction import redact
@@ -59,14 +61,14 @@ class EnvProxies:
 
     def for_url(self, url: str) -> ProxyInfo | None:
         """The proxy for ``url`` as aiohttp's ``trust_env`` chooses it (None: connect directly)."""
-        parsed = URL(url)
-        origin = (parsed.scheme, parsed.host or "")
-        if origin not in self._by_origin:
-            info = self._proxies.get(parsed.scheme)
-            if info is not None and parsed.host and urllib.request.proxy_bypass(parsed.host):
+        parts = urllib.parse.urlsplit(url)
+        scheme, host = parts.scheme, parts.hostname or ""
+        if (scheme, host) not in self._by_origin:
+            info = self._proxies.get(scheme)
+            if info is not None and host and urllib.request.proxy_bypass(host):
                 info = None
-            self._by_origin[origin] = info
-        return self._by_origin[origin]
+            self._by_origin[scheme, host] = info
+        return self._by_origin[scheme, host]
 
 
 class BotApiClient:

@@ -73,10 +73,10 @@ class NamespaceSecrets:
 
 
 class SecretCache:
-    def __init__(self, transport: Transport, on_read: OnRead | None = None) -> None:
+    def __init__(self, transport: Transport, on_read: OnRead) -> None:
         self._transport = transport
         self._namespaces: dict[str, NamespaceSecrets] = {}
-        self._on_read = on_read or (lambda _how: None)
+        self._on_read = on_read
 
     async def read(self, namespace: str, name: str, fetch: Fetch) -> SecretView | None:
         state = self._namespace(namespace)

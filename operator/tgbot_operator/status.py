@@ -196,20 +196,19 @@ CHECK_TIMES = (("webhook", "lastCheckTime"), ("profile", "lastCheckTime"))
 def only_recent_check_times(patch: Mapping[str, Any], written: Mapping[str, Any], refresh: timedelta) -> bool:
     """``patch`` changes nothing but check times (:data:`CHECK_TIMES`), each written less than
     ``refresh`` before its new value: the write can wait."""
-    changed = 0
-    for field, key in CHECK_TIMES:
-        part = patch.get(field)
-        if part is None:
-            continue
+    times = dict(CHECK_TIMES)
+    if not patch or not set(patch) <= times.keys():
+        return False
+    for field, part in patch.items():
+        key = times[field]
         if not isinstance(part, Mapping) or set(part) != {key}:
             return False
-        before = (written.get(field) or {}).get(key)
+        before, after = (written.get(field) or {}).get(key), part[key]
         was = parse_time(before) if isinstance(before, str) else None
-        now = parse_time(part[key]) if isinstance(part[key], str) else None
+        now = parse_time(after) if isinstance(after, str) else None
         if was is None or now is None or now - was >= refresh:
             return False
-        changed += 1
-    return changed == len(patch)
+    return True
 
 
 def merge_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
