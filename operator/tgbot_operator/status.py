@@ -211,6 +211,17 @@ def only_recent_check_times(patch: Mapping[str, Any], written: Mapping[str, Any]
     return True
 
 
+def has_check_time_since(patch: Mapping[str, Any], since: datetime) -> bool:
+    """``patch`` writes a check time (:data:`CHECK_TIMES`) at or after ``since``."""
+    for field, key in CHECK_TIMES:
+        part = patch.get(field)
+        value = part.get(key) if isinstance(part, Mapping) else None
+        when = parse_time(value) if isinstance(value, str) else None
+        if when is not None and when >= since:
+            return True
+    return False
+
+
 def merge_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
     """A JSON merge patch turning ``old`` into ``new`` (keys gone from ``new`` become null)."""
     patch: dict[str, Any] = {}

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tgbot_operator import names
+from tgbot_operator.observation import parse_time
 from tgbot_operator.status import merge_patch
-from tgbot_operator.worker import BotWorker
+from tgbot_operator.worker import RECORD_CHECKS_AT_STOP, BotWorker
 
 from .conftest import TOKEN, UID, Rig
 
@@ -340,7 +342,39 @@ async def test_a_check_made_as_the_worker_stops_is_still_recorded(
         return outcome
 
     monkeypatch.setattr(worker_module, "execute", execute_then_stop)
-    rig.clock.advance(300 * 12 + 100)  # a check whose time is due to be written
+    rig.clock.advance(400)  # a check that finds nothing new: its time would wait (see above)
     await rig.worker.run_pass()
     assert rig.worker.stopped
     assert rig.kube.status["webhook"]["lastCheckTime"] != before
+
+
+async def test_a_check_just_before_a_stop_is_written_so_the_next_process_does_not_repeat_it(
+    rig: Rig,
+) -> None:
+    await rig.worker.run_pass()
+    rig.clock.advance(400)
+    await rig.worker.run_pass()  # a check that found nothing new: its time waits (see above)
+    patches = rig.kube.status_patches
+    rig.clock.advance(2)
+    rig.worker.stop()
+    await rig.worker.run()  # stopped: no pass, only what the stop writes
+    assert rig.kube.status_patches == patches + 1
+    checked = parse_time(rig.kube.status["webhook"]["lastCheckTime"])
+    assert checked is not None
+    assert abs(checked - (rig.clock() - timedelta(seconds=2))) < timedelta(seconds=1)  # (whole seconds)
+    rig.body["status"] = rig.kube.status
+    fresh = BotWorker(rig.worker.deps, body=rig.body, logger=rig.worker.logger, events=lambda *e: None)
+    due = fresh.memory.next_live_check
+    assert due is not None
+    assert due >= checked + rig.worker.deps.timing.check_interval / 2
+
+
+async def test_a_stop_long_after_the_last_check_writes_nothing(rig: Rig) -> None:
+    await rig.worker.run_pass()
+    rig.clock.advance(400)
+    await rig.worker.run_pass()
+    patches = rig.kube.status_patches
+    rig.clock.advance(RECORD_CHECKS_AT_STOP.total_seconds() + 1)
+    rig.worker.stop()
+    await rig.worker.run()
+    assert rig.kube.status_patches == patches
