@@ -110,6 +110,11 @@ class KubeApi(Protocol):
 
     async def patch_bot_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None: ...
 
+    def secrets_epoch(self, namespace: str) -> int | None:
+        """Changes whenever a ``read_secret`` in ``namespace`` could answer differently; None when
+        that is not known (every read asks the API server)."""
+        ...
+
 
 SecretReads = Literal["watch", "poll"]
 #: Until the operator's settings carry it (chart value ``secretReads``): how Secrets are read.
@@ -156,6 +161,9 @@ class Kube:
             self._on_secret_read("poll")
             return await self.get_secret(namespace, name)
         return await self._cache.read(namespace, name, self.get_secret)
+
+    def secrets_epoch(self, namespace: str) -> int | None:
+        return None if self._cache is None else self._cache.epoch(namespace)
 
     async def get_secret(self, namespace: str, name: str) -> SecretView | None:
         """The Secret as the API server has it now (a GET, whatever the mode)."""

@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from . import names, profile, profile_items, profile_plan, status
 from .actions import Wait
@@ -56,6 +56,8 @@ MAX_STEPS_PER_PASS = 16
 RECORD_CHECKS_AT_STOP = timedelta(seconds=5)
 #: Token problems that the user should hear about as a Warning Event (not just in status).
 WARNED_PROBLEMS = frozenset({"BotApiServerNotAllowed", "SecretTypeNotAllowed", "TokenMalformed"})
+#: Why a worker's sleep ended: its next step is due, its token check is, or something poked it.
+Wakeup = Literal["due", "token", "poke"]
 
 
 class BotWorker:
@@ -87,16 +89,21 @@ class BotWorker:
         #: Status writes that failed in a row (the API server is away): retried with its backoff.
         self._status_failures = 0
         self._token_checks = 0
+        self._poked = False
+        #: kube.secrets_epoch when the last pass began: unchanged -> its Secrets are as it read them.
+        self._secrets_epoch: int | None = None
         place_resumed_checks(self.memory, now=deps.clock(), timing=deps.timing, uniform=deps.rng.uniform)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def poke(self) -> None:
         """Something changed (the spec, the rotation annotation): run a pass now."""
+        self._poked = True
         self._wake.set()
 
     def stop(self) -> None:
         self._stopped = True
+        self._poked = True
         self._wake.set()
 
     @property
@@ -111,7 +118,10 @@ class BotWorker:
         try:
             while not self.stopped:
                 until = await self.run_pass()
-                await self._sleep(until)
+                # A token check whose Secrets cannot have changed is no pass: the pass is a function
+                # of the Secrets, the spec (a change pokes) and the time (``until`` says when).
+                while await self._sleep(until) == "token" and self._secrets_unchanged():
+                    pass
             await self._record_check_at_stop()
         finally:
             self.deps.secrets.drop(self.bot.uid)
@@ -130,19 +140,30 @@ class BotWorker:
         spread = (0.0, 1.0) if self._token_checks == 1 else (0.8, 1.0)
         return self.deps.settings.token_check_interval * self.deps.rng.uniform(*spread)
 
-    async def _sleep(self, until: datetime | None) -> None:
-        """Until ``until``, the next token check, or a poke (kopf's field handlers poke)."""
+    async def _sleep(self, until: datetime | None) -> Wakeup:
+        """Until ``until`` ("due"), the next token check ("token"), or a poke or stop ("poke":
+        kopf's field handlers poke)."""
         timeout = self._token_check_delay()
+        wakeup: Wakeup = "token"
         if until is not None:
-            timeout = min(timeout, max(0.0, (until - self.deps.clock()).total_seconds()))
+            due = max(0.0, (until - self.deps.clock()).total_seconds())
+            if due <= timeout:
+                timeout, wakeup = due, "due"
         # A timer that sets the wake-up, not asyncio.wait_for: on Python 3.11 that is a second task
         # per sleeping bot (~1.1 KB each, tracemalloc), and 10,000 bots sleep at once.
         self._wake.clear()
+        self._poked = False
         alarm = asyncio.get_running_loop().call_later(timeout, self._wake.set)
         try:
             await self._wake.wait()
         finally:
             alarm.cancel()
+        return "poke" if self._poked else wakeup
+
+    def _secrets_unchanged(self) -> bool:
+        """Nothing a read of the namespace's Secrets returns changed since the last pass began."""
+        epoch = self.deps.kube.secrets_epoch(self.bot.namespace)
+        return epoch is not None and epoch == self._secrets_epoch and not self.stopped
 
     # --- one pass ----------------------------------------------------------------------------
 
@@ -152,6 +173,7 @@ class BotWorker:
         obs: Observation | None = None
         until: datetime | None = None
         checked = acted = False
+        self._secrets_epoch = self.deps.kube.secrets_epoch(self.bot.namespace)
         try:
             for _ in range(MAX_STEPS_PER_PASS):
                 if self.stopped:

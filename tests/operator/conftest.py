@@ -34,6 +34,8 @@ class FakeKube:
     status: dict[str, Any] = field(default_factory=dict)
     status_patches: int = 0
     versions: int = 0
+    #: As a watching Kube's cache: the epoch is the last Secret version (None: unknown, as polling).
+    watching: bool = False
 
     def put(self, namespace: str, name: str, data: Mapping[str, bytes]) -> None:
         self.versions += 1
@@ -41,6 +43,9 @@ class FakeKube:
             "metadata": {"name": name, "namespace": namespace, "resourceVersion": str(self.versions)},
             "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
         }
+
+    def secrets_epoch(self, namespace: str) -> int | None:
+        return self.versions if self.watching else None
 
     async def read_secret(self, namespace: str, name: str) -> SecretView | None:
         raw = self.secrets.get((namespace, name))

@@ -296,6 +296,34 @@ async def test_a_missing_secret_is_read_as_missing_until_the_watch_reports_it(
         await kube.close()
 
 
+async def test_the_epoch_changes_with_what_a_read_could_answer(cluster: Cluster, namespace: str) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("tok", "one")))
+    kube = _kube(cluster, "watch")
+    try:
+        assert kube.secrets_epoch(namespace) is None  # no watch yet: unknown
+        await kube.read_secret(namespace, "tok")
+        first = kube.secrets_epoch(namespace)
+        assert first is not None
+        await _until(lambda: kube.read_secret(namespace, "tok"), lambda v: v is not None)
+        settled = kube.secrets_epoch(namespace)
+        for _ in range(3):
+            await kube.read_secret(namespace, "tok")  # served from the cache: no change
+        assert kube.secrets_epoch(namespace) == settled
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("tok", "two")))
+        await _until(lambda: asyncio.sleep(0, kube.secrets_epoch(namespace)), lambda e: e != settled)
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("other", "x")))
+        seen = kube.secrets_epoch(namespace)
+        await _until(lambda: asyncio.sleep(0, kube.secrets_epoch(namespace)), lambda e: e != seen)
+    finally:
+        await kube.close()
+    polling = _kube(cluster, "poll")
+    try:
+        await polling.read_secret(namespace, "tok")
+        assert polling.secrets_epoch(namespace) is None  # never known: every read is a GET
+    finally:
+        await polling.close()
+
+
 async def test_polling_reads_by_name_every_time(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_secret("tok", "one")))
     hows: list[str] = []

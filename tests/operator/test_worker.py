@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tgbot_operator import names
-from tgbot_operator.observation import parse_time
+from tgbot_operator.conditions import parse_time
 from tgbot_operator.status import merge_patch
 from tgbot_operator.worker import RECORD_CHECKS_AT_STOP, BotWorker
 
@@ -378,3 +378,40 @@ async def test_a_stop_long_after_the_last_check_writes_nothing(rig: Rig) -> None
     rig.worker.stop()
     await rig.worker.run()
     assert rig.kube.status_patches == patches
+
+
+@pytest.mark.parametrize("watching", [True, False], ids=["watch", "poll"])
+async def test_a_token_check_makes_a_pass_only_when_a_secret_may_have_changed(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, watching: bool
+) -> None:
+    rig.kube.watching = watching
+    monkeypatch.setattr(rig.worker, "_token_check_delay", lambda: 0.02)
+    passes = 0
+    run_pass = rig.worker.run_pass
+
+    async def counted() -> Any:
+        nonlocal passes
+        passes += 1
+        return await run_pass()
+
+    monkeypatch.setattr(rig.worker, "run_pass", counted)
+    task = asyncio.create_task(rig.worker.run())
+    try:
+        async with asyncio.timeout(5):
+            while not rig.kube.status.get("conditions") or rig.conditions()["Ready"]["status"] != "True":
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)  # the pass after the one that wrote the webhook Secret
+        before = passes
+        await asyncio.sleep(0.4)  # ~20 token checks
+        if watching:
+            assert passes == before  # nothing changed: not even a pass
+        else:
+            assert passes >= before + 5  # polling: every token check reads the Secrets
+        rig.kube.put("ns", "bot-token", {"token": b"not a token"})
+        async with asyncio.timeout(5):
+            while rig.conditions()["TokenValid"]["status"] != "False":
+                await asyncio.sleep(0.02)
+        assert "does not hold a bot token" in rig.conditions()["TokenValid"]["message"]
+    finally:
+        rig.worker.stop()
+        await asyncio.wait_for(task, 5)
