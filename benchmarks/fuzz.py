@@ -30,7 +30,7 @@ from . import report
 from .fuzz_abuse import abuse_result, run_abusers
 from .fuzz_cases import MAX_BODY, Case, garbage, requests
 from .fuzz_checks import Tally, check, exchange, verify_upstream
-from .processes import PYTHON, Group
+from .processes import PYTHON, Group, stopped_by_sigterm
 from .setups import sidecar_argv
 from .updates import SECRET_TOKEN
 
@@ -155,6 +155,7 @@ def render(r: dict[str, Any]) -> str:
     return report.table(["figure", "value"], rows)
 
 
+@stopped_by_sigterm
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m benchmarks.fuzz", description=__doc__.split("\n")[0])
     p.add_argument("--examples", type=int, default=10_000)

@@ -24,6 +24,7 @@ from typing import Any
 from tgbot_localdev.processes import ProcessGroup
 
 from . import report
+from .processes import stopped_by_sigterm
 from .stack import Stack, bot_manifest, kube_env, token_secret
 
 CLIENTS = ["kubernetes+threads", "aiohttp (tgbot_operator.kube)", "kubernetes_asyncio", "lightkube"]
@@ -190,6 +191,7 @@ def render(results: list[dict[str, Any]]) -> str:
     return report.table(headers, rows)
 
 
+@stopped_by_sigterm
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.kube_clients", description=__doc__.split("\n")[0])
     p.add_argument("--calls", type=int, default=1000)

@@ -36,6 +36,7 @@ from tgbot_localdev.processes import ProcessGroup
 
 from . import operator_outages, report, tokenscan
 from .operator_outages import verdict
+from .processes import stopped_by_sigterm
 from .stack import (
     FAST_OPERATOR,
     Stack,
@@ -252,6 +253,7 @@ def render(r: dict[str, Any]) -> str:
     return report.table(["figure", "target", "value"], rows)
 
 
+@stopped_by_sigterm
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.operator_faults", description=__doc__.split("\n")[0]

@@ -27,6 +27,7 @@ from tgbot_localdev.controlplane import free_port
 from tgbot_localdev.processes import ProcessGroup
 
 from . import report, scale_apiserver, scale_report
+from .processes import stopped_by_sigterm
 from .scale_run import SizeRun, progress
 from .stack import Stack, env_from_os, kube_env, with_operator_source
 
@@ -115,6 +116,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+@stopped_by_sigterm
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parse(argv)
     started = time.time()

@@ -9,15 +9,19 @@ stop the setup's processes in reverse order.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from tgbot_localdev.processes import LocalProcess, spawn, wait_ready
 
-__all__ = ["BIN", "PYTHON", "REPO", "Group", "child_env", "listening"]
+__all__ = ["BIN", "PYTHON", "REPO", "Group", "child_env", "listening", "stopped_by_sigterm"]
 
 PYTHON = sys.executable
 BIN = Path(sys.executable).parent
@@ -25,6 +29,28 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: How long a started server may take to accept connections.
 LISTEN_TIMEOUT = 30.0
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def stopped_by_sigterm(main: Callable[P, R]) -> Callable[P, R]:
+    """A benchmark's ``main``: SIGTERM (``timeout``, CI, ``kill``) stops it as Ctrl-C does, so the
+    ``with`` blocks of its setup stop the processes they started. Those run in sessions of their
+    own and outlived a benchmark that SIGTERM killed (a kube-apiserver and etcd kept running)."""
+
+    @functools.wraps(main)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        if threading.current_thread() is not threading.main_thread():
+            return main(*args, **kwargs)
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            return main(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return wrapped
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

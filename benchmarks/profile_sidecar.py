@@ -21,11 +21,12 @@ import tempfile
 from pathlib import Path
 
 from . import setups, tools
-from .processes import PYTHON, Group
+from .processes import PYTHON, Group, stopped_by_sigterm
 from .procstat import cpu_times
 from .sidecar_runs import load
 
 
+@stopped_by_sigterm
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.profile_sidecar", description=__doc__.split("\n")[0]

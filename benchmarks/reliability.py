@@ -32,6 +32,7 @@ from tgbot_localdev.controlplane import free_port
 from tgbot_localdev.secretmount import kubectl_secret_reader, mirror_secret
 
 from . import report, tokenscan
+from .processes import stopped_by_sigterm
 from .reliability_chain import Bot, sidecar_metrics, start_sidecar
 from .reliability_report import analyse, read_records, render
 from .reliability_scenarios import chaos, inject, rotate
@@ -138,6 +139,7 @@ async def run(
         return result
 
 
+@stopped_by_sigterm
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__.split("\n")[0])
     p.add_argument("--updates", type=int, default=10_000)

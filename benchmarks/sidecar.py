@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import report, setups, tools
+from .processes import stopped_by_sigterm
 from .sidecar_report import aggregate, open_loop_rates, render, targets
 from .sidecar_runs import Ids, closed_rounds, open_rounds
 
@@ -43,6 +44,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@stopped_by_sigterm
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse(argv)
     if "nginx" in args.setups and tools.nginx() is None:
