@@ -143,6 +143,8 @@ class BotWorker:
     async def _sleep(self, until: datetime | None) -> Wakeup:
         """Until ``until`` ("due"), the next token check ("token"), or a poke or stop ("poke":
         kopf's field handlers poke)."""
+        if self.stopped:
+            return "poke"
         timeout = self._token_check_delay()
         wakeup: Wakeup = "token"
         if until is not None:
@@ -151,8 +153,8 @@ class BotWorker:
                 timeout, wakeup = due, "due"
         # A timer that sets the wake-up, not asyncio.wait_for: on Python 3.11 that is a second task
         # per sleeping bot (~1.1 KB each, tracemalloc), and 10,000 bots sleep at once.
-        self._wake.clear()
-        self._poked = False
+        if not self._poked:
+            self._wake.clear()  # an earlier timer's; a poke since the pass began still counts
         alarm = asyncio.get_running_loop().call_later(timeout, self._wake.set)
         try:
             await self._wake.wait()
@@ -173,6 +175,10 @@ class BotWorker:
         obs: Observation | None = None
         until: datetime | None = None
         checked = acted = False
+        # What poked the worker until now is seen by this pass; a poke from here on (a spec change
+        # arriving mid-pass) makes another pass, even if the Secrets are unchanged.
+        self._poked = False
+        self._wake.clear()
         self._secrets_epoch = self.deps.kube.secrets_epoch(self.bot.namespace)
         try:
             for _ in range(MAX_STEPS_PER_PASS):

@@ -415,3 +415,54 @@ async def test_a_token_check_makes_a_pass_only_when_a_secret_may_have_changed(
     finally:
         rig.worker.stop()
         await asyncio.wait_for(task, 5)
+
+
+async def test_a_spec_change_poked_in_the_middle_of_a_pass_gets_a_pass_of_its_own(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kopf's change handler may poke while a pass is under way, after it read the spec: the
+    worker must not take the next wake-up for a token check with nothing to do."""
+    rig.kube.watching = True
+    monkeypatch.setattr(rig.worker, "_token_check_delay", lambda: 0.02)
+    observe = rig.worker.observe
+    armed = False
+
+    async def observe_then_change() -> Any:
+        nonlocal armed
+        obs = await observe()
+        if armed:
+            armed = False
+            rig.body["spec"]["webhook"]["maxConnections"] = 7
+            rig.worker.poke()  # what spec_changed does (handlers.py)
+        return obs
+
+    monkeypatch.setattr(rig.worker, "observe", observe_then_change)
+    task = asyncio.create_task(rig.worker.run())
+    try:
+        async with asyncio.timeout(5):
+            while len(await rig.setwebhooks()) < 1:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        armed = True
+        rig.worker.poke()  # a pass that reads the old spec, then the change arrives
+        async with asyncio.timeout(3):
+            while not any(c["params"].get("max_connections") in (7, "7") for c in await rig.setwebhooks()):
+                await asyncio.sleep(0.02)
+    finally:
+        rig.worker.stop()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_a_stop_during_a_pass_ends_the_worker_at_once(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    observe = rig.worker.observe
+
+    async def observe_then_stop() -> Any:
+        obs = await observe()
+        rig.worker.stop()
+        return obs
+
+    monkeypatch.setattr(rig.worker, "observe", observe_then_stop)
+    await asyncio.wait_for(rig.worker.run(), 2)  # token checks are 30 s apart: not waited for
+    assert rig.worker.stopped
