@@ -83,6 +83,17 @@ def _per_check(r: R) -> float | None:
     return r["per_bot"]["api_requests_steady_per_interval"] / checks if checks else None
 
 
+def _gc_text(r: R) -> str:
+    """Full garbage collections per phase: "count/seconds(>0.25 s)" registration, steady, restart."""
+    phases = r.get("gc_full")
+    if not phases:
+        return "-"
+    return " / ".join(
+        f"{p.get('count', 0):g}x {p.get('seconds', 0):.2f}s ({p.get('over_250ms', 0):g})"
+        for p in (phases["registration"], phases["steady"], phases["restart"])
+    )
+
+
 def _steady_text(r: R) -> str:
     per_check = _per_check(r)
     text = f"{r['per_bot']['api_requests_steady_per_interval']:g}"
@@ -194,6 +205,7 @@ FIGURES = [
         "Ready after the restart", "all", lambda r: f"{r['ready_after_restart']}/{r['bots']}",
         lambda r: r["ready_after_restart"] == r["bots"],
     ),
+    Figure("operator full GCs: registration / steady / restart (> 0.25 s)", "-", _gc_text),
     Figure(
         "token scan leaks", "0", lambda r: str(r["token_scan_leaks"]), lambda r: r["token_scan_leaks"] == 0
     ),

@@ -19,7 +19,15 @@ from tgbot_kit.types import parse_duration
 
 from . import report, scale_apiserver, scale_botapi, tokenscan
 from .procstat import cpu_seconds, peak_rss_bytes, rss_bytes
-from .scale_watch import ReadyWatch, checked_all, kube_in_flight, quiet, secret_reads, status_writes
+from .scale_watch import (
+    ReadyWatch,
+    checked_all,
+    full_collections,
+    kube_in_flight,
+    quiet,
+    secret_reads,
+    status_writes,
+)
 from .stack import Stack, bot_manifest, is_ready, new_token, token_secret
 
 FIRST_BOT_ID = 700_000_000
@@ -88,18 +96,19 @@ class SizeRun:
             "--token-check-interval", self.args.token_check_interval, *self.args.operator_arg,
         )  # fmt: skip
         idle, requests_idle = Sample.of(self._pid()), await scale_apiserver.snapshot(s.kubectl)
-        reads_idle = secret_reads(self.port)
+        reads_idle, gc_idle = secret_reads(self.port), full_collections(self.port)
         first = await self.create_all()
         in_flight_then, quiet_from = kube_in_flight(self.port), time.time()
         await quiet(self.port, 5, 120)
         registered_at, registered = time.time(), Sample.of(self._pid())
         requests_registered = await scale_apiserver.snapshot(s.kubectl)
         writes_registered, reads_registered = status_writes(self.port), secret_reads(self.port)
+        gc_registered = full_collections(self.port)
         progress(f"{n} bots: {len(first['watch'].ready)} Ready; steady window of {self.steady:g}s")
         await asyncio.sleep(self.steady)
         steady_end, steady = time.time(), Sample.of(self._pid())
         requests_steady = await scale_apiserver.snapshot(s.kubectl)
-        writes_steady = status_writes(self.port)
+        writes_steady, gc_steady = status_writes(self.port), full_collections(self.port)
         pickups = await self.change_tokens()
         await quiet(self.port, 5, 120)
         progress(f"{n} bots: restarting the operator")
@@ -199,6 +208,12 @@ class SizeRun:
                 ),
                 "checks": scale_botapi.spread(scale_botapi.check_times(steady_logs), n, self.interval),
             },
+            # The operator's full garbage collections (gc_freeze): count, seconds, those > 0.25 s.
+            "gc_full": {
+                "registration": counter_growth(gc_idle, gc_registered),
+                "steady": counter_growth(gc_registered, gc_steady),
+                "restart": restart.pop("gc_full"),
+            },
             "apiserver_errors": (requests_end - requests_idle).errors(),
             "token_pickup_s": pickups,
             "restart": {**restart, **scale_botapi.restart_cost(logs, restart["stopped_at"], self.interval)},
@@ -287,6 +302,7 @@ class SizeRun:
             "window_s": round(time.time() - stopped_at, 1),
             "checked_all_in_time": complete,
             "cpu_ms_per_bot": round(Sample.of(self._pid()).cpu_s * 1000 / self.n, 2),
+            "gc_full": full_collections(self.port),  # the new process's, from its start
         }
 
     async def registered_secret_tokens(self) -> list[str]:

@@ -154,6 +154,27 @@ def operator_gauge(port: int, name: str) -> float:
     return 0.0
 
 
+def full_collections(port: int) -> dict[str, float]:
+    """The operator's full (generation 2) garbage collections so far: how many, their seconds in
+    all, and how many stopped it longer than 0.25 s (tgbot_operator_gc_pause_seconds)."""
+    text = operator_metrics(port)
+    name, label = "tgbot_operator_gc_pause_seconds", 'generation="2"'
+    found = {"count": 0.0, "seconds": 0.0, "over_250ms": 0.0}
+    within = 0.0
+    for line in text.splitlines():
+        if label not in line:
+            continue
+        head, _, value = line.rpartition(" ")
+        if head.startswith(f"{name}_count"):
+            found["count"] = float(value)
+        elif head.startswith(f"{name}_sum"):
+            found["seconds"] = float(value)
+        elif head.startswith(f"{name}_bucket") and 'le="0.25"' in head:
+            within = float(value)
+    found["over_250ms"] = found["count"] - within
+    return found
+
+
 def kube_in_flight(port: int) -> float:
     return operator_gauge(port, "tgbot_operator_kube_requests_in_flight")
 

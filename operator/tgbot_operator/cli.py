@@ -17,6 +17,7 @@ from tgbot_kit import ListenAddress
 
 from . import handlers
 from .deps import Deps
+from .gc_freeze import GcFreezer
 from .kube import Kube, KubeError
 from .login import LoginError, connection_info
 from .metrics import Metrics
@@ -74,6 +75,9 @@ def run(settings: OperatorSettings) -> None:
     secrets = SecretRegistry()
     setup_logging(settings.log_level, settings.json_logs, secrets)
     small_tls_read_buffers()
+    freezer = GcFreezer()
+    if freezer.install():  # process-wide, like the TLS buffers (gc_freeze says why)
+        metrics.watch_gc(freezer)
     if settings.metrics_listen:
         metrics.serve(settings.metrics_listen.host, settings.metrics_listen.port)
     deps = Deps(settings=settings, kube=kube, metrics=metrics, secrets=secrets)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .gc_freeze import GcFreezer
 
 
 class Metrics:
@@ -73,6 +80,38 @@ class Metrics:
         self.telegram_calls.labels(method=method, outcome=outcome).inc()
         self.telegram_latency.labels(method=method).observe(seconds)
 
+    def watch_gc(self, freezer: GcFreezer) -> None:
+        """Expose the collector's pauses and frozen objects (read from ``freezer`` when scraped)."""
+        self.registry.register(GcCollector(freezer))
+
     def serve(self, host: str, port: int) -> None:
         """Serve /metrics in a daemon thread."""
         start_http_server(port, addr=host, registry=self.registry)
+
+
+class GcCollector(Collector):
+    """:class:`~tgbot_operator.gc_freeze.GcFreezer`'s plain counters as metrics, at scrape time
+    (the freezer's callback runs inside the garbage collector, where it must not take a lock)."""
+
+    def __init__(self, freezer: GcFreezer) -> None:
+        self.freezer = freezer
+
+    def collect(self) -> Iterator[Metric]:
+        pauses = HistogramMetricFamily(
+            "tgbot_operator_gc_pause_seconds",
+            "How long CPython's cycle collections stopped the process, by generation (2: full).",
+            labels=["generation"],
+        )
+        for generation, p in self.freezer.pauses.items():
+            pauses.add_metric([str(generation)], p.cumulative(), sum_value=p.total_s)
+        yield pauses
+        yield GaugeMetricFamily(
+            "tgbot_operator_gc_frozen_objects",
+            "Objects a full collection found alive, frozen so the next one walks only newer ones.",
+            value=gc.get_freeze_count(),
+        )
+        yield CounterMetricFamily(
+            "tgbot_operator_gc_sweeps",
+            "Full collections given every object back: the frozen ones had grown by a quarter.",
+            value=self.freezer.sweeps,
+        )

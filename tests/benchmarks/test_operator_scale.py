@@ -43,12 +43,15 @@ async def test_ten_bots(cluster: Cluster, tmp_path: Path):
     # The bot's identity comes back from status (its keyed identityHash): no getMe either.
     assert "getMe" not in result["calls_per_bot_restart"]
     assert result["ready_after_restart"] == 10
+    # The operator's full collections were read from its metrics (the new process's start-up one).
+    assert result["gc_full"]["restart"]["count"] >= 1
     assert result["token_scan_leaks"] == 0
     # Bot tokens (and the 3 replaced ones), their secret halves and the webhooks' secret tokens.
     assert result["token_scan"]["secrets"] >= 30
     table = scale_report.render([result])
     assert "PASS" in table
     assert "targets met" in table
+    assert "operator full GCs" in table
 
 
 def test_sizes_take_commas_and_spaces():

@@ -344,6 +344,9 @@ async def test_liveness_metrics_and_json_logs(
     assert "tgbot_operator_telegram_call_duration_seconds_bucket" in metrics
     assert 'tgbot_operator_reconciles_total{action="SetWebhook",outcome="ok"} 1.0' in metrics
     assert 'tgbot_operator_status_writes_total{fields="registration",outcome="ok"} 1.0' in metrics
+    # The start-up full collection froze what was alive (gc_freeze), and pauses are measured.
+    assert operator.metric("tgbot_operator_gc_frozen_objects") > 10_000
+    assert operator.metric("tgbot_operator_gc_pause_seconds_count", generation="2") >= 1
     lines = [
         line for line in operator.log().splitlines()[1:] if line.strip() and not line.startswith("=====")
     ]
