@@ -38,19 +38,32 @@ R = TypeVar("R")
 def stopped_by_sigterm(main: Callable[P, R]) -> Callable[P, R]:
     """A benchmark's ``main``: SIGTERM (``timeout``, CI, ``kill``) stops it as Ctrl-C does, so the
     ``with`` blocks of its setup stop the processes they started. Those run in sessions of their
-    own and outlived a benchmark that SIGTERM killed (a kube-apiserver and etcd kept running)."""
+    own and outlived a benchmark that SIGTERM killed (a kube-apiserver and etcd kept running).
+
+    Only the first SIGTERM interrupts: later ones would cut that cleanup short, and they come
+    (``pkill -f`` matches both ``timeout`` and the benchmark it runs, and ``timeout`` passes its
+    own on). They are caught and dropped - not ``SIG_IGN``, which processes the cleanup starts would
+    inherit."""
+
+    def interrupt_once(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, _dropped)
+        raise KeyboardInterrupt
 
     @functools.wraps(main)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
         if threading.current_thread() is not threading.main_thread():
             return main(*args, **kwargs)
-        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        previous = signal.signal(signal.SIGTERM, interrupt_once)
         try:
             return main(*args, **kwargs)
         finally:
             signal.signal(signal.SIGTERM, previous)
 
     return wrapped
+
+
+def _dropped(signum: int, frame: object) -> None:
+    """A SIGTERM after the first, while the benchmark cleans up."""
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""A benchmark stopped by SIGTERM (``timeout``, CI) stops the processes its setup started."""
+"""A benchmark stopped by SIGTERM (``timeout``, CI) stops the processes its setup started, and a
+second SIGTERM does not cut that short."""
 
 from __future__ import annotations
 
@@ -50,6 +51,26 @@ ASYNC = """
 """
 
 
+SLOW_CLEANUP = """
+    import subprocess, time
+    from benchmarks.processes import stopped_by_sigterm
+
+    @stopped_by_sigterm
+    def main() -> None:
+        try:
+            print("running", flush=True)
+            time.sleep(120)
+        finally:
+            print("cleaning", flush=True)
+            time.sleep(1)  # the second SIGTERM lands here
+            child = subprocess.Popen(["sleep", "60"])  # as a cleanup's kubectl would be
+            child.terminate()
+            print("cleaned", child.wait(timeout=10), flush=True)
+
+    main()
+"""
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -80,6 +101,28 @@ def test_sigterm_stops_the_setups_processes(tmp_path: Path, script: str) -> None
         if alive:
             os.kill(sleeper, signal.SIGKILL)
         assert not alive, "the benchmark's child outlived its SIGTERM"
+    finally:
+        bench.kill()
+        bench.wait()
+
+
+def test_a_second_sigterm_does_not_cut_the_cleanup_short() -> None:
+    bench = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(SLOW_CLEANUP)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=child_env(),
+    )
+    try:
+        assert bench.stdout is not None
+        assert bench.stdout.readline() == "running\n"
+        bench.send_signal(signal.SIGTERM)
+        assert bench.stdout.readline() == "cleaning\n"
+        bench.send_signal(signal.SIGTERM)  # what `timeout` passes on when `pkill -f` hit both
+        out, _ = bench.communicate(timeout=30)
+        # the cleanup ran to its end, and what it started still stops on SIGTERM (not inherited)
+        assert out == f"cleaned {-signal.SIGTERM}\n"
     finally:
         bench.kill()
         bench.wait()
