@@ -7,7 +7,9 @@
 * a deletion handler (behind our finalizer) runs :func:`~tgbot_operator.deletion.finalize`;
 * a resume handler moves kopf's annotations of earlier operators (prefix ``tgbot.dev``) to
   the new prefix (:func:`legacy_storage_patch`);
-* startup/cleanup handlers configure kopf and open/close the shared HTTP session.
+* startup/cleanup handlers configure kopf and open/close the shared HTTP session;
+* an event handler drops each watch event's ``metadata.managedFields`` before kopf keeps the
+  object (:func:`forget_managed_fields`).
 
 Handlers return None: kopf writes nothing into status; workers patch status themselves.
 """
@@ -99,6 +101,23 @@ def legacy_storage_patch(body: Mapping[str, Any]) -> dict[str, str | None]:
     return patch
 
 
+def forget_managed_fields(event: Mapping[str, Any]) -> None:
+    """Drop ``metadata.managedFields`` from a watch event's object, in place.
+
+    kopf keeps the latest body of every object it watches (the daemon's live body is that dict),
+    and the field ownership the API server records there - kubectl's, kopf's and our status
+    writer's, each a tree of the fields it set, as nested dicts - is most of it: a Ready
+    TelegramBot parses to 25.8 KB of Python objects, 11.0 KB without its ``managedFields`` (which
+    are only 2.4 of its 10.3 KB of JSON). Nothing here reads them: we never server-side apply, and
+    a merge patch without ``managedFields`` leaves the server's record alone. controller-runtime
+    operators do the same (``cache.TransformStripManagedFields``).
+    """
+    obj = event.get("object")
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+
+
 class StopRelay:
     """kopf's ``stopped`` flags -> :meth:`BotWorker.stop`, for every daemon, by one task.
 
@@ -156,6 +175,12 @@ def register(registry: kopf.OperatorRegistry, deps: Deps, stops: StopRelay | Non
             deps.http = None
         if isinstance(deps.kube, Kube):
             await deps.kube.close()
+
+    @kopf.on.event(*resource, registry=registry, id=names.FORGET_MANAGED_FIELDS)
+    async def drop_managed_fields(event: kopf.RawEvent, **_: Any) -> None:
+        # Runs before the daemon and the change handlers see the event (kopf's watching cause
+        # first), on the very dict kopf keeps as the object's live body.
+        forget_managed_fields(event)
 
     @kopf.on.resume(*resource, registry=registry, id="kopf-storage")
     async def migrate_storage(body: kopf.Body, patch: kopf.Patch, logger: ObjectLogger, **_: Any) -> None:

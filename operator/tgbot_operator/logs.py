@@ -9,6 +9,7 @@ import logging
 
 import tgbot_kit
 
+from . import names
 from .redaction import SecretRegistry, redact
 
 
@@ -38,6 +39,23 @@ class RedactingFilter(logging.Filter):
                 record.exc_info = None
                 record.exc_text = cleaned_exc
         return True
+
+
+class QuietHandlers(logging.Filter):
+    """Drops kopf's "Handler '<id>' succeeded." for handlers that run on every watch event.
+
+    kopf logs that line at INFO after each handler call; for
+    :data:`~tgbot_operator.names.FORGET_MANAGED_FIELDS` it would be ~6 lines per TelegramBot
+    registered and one per status write, saying nothing. Their failures are still logged.
+    """
+
+    def __init__(self, handler_ids: tuple[str, ...] = (names.FORGET_MANAGED_FIELDS,)) -> None:
+        super().__init__()
+        # kopf formats the message itself (an f-string, no args): execution.py, str(Handler).
+        self._messages = frozenset(f"Handler {handler_id!r} succeeded." for handler_id in handler_ids)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg in self._messages and not record.args)
 
 
 #: kopf's per-object logger: its records go to the root handlers and are posted as Events.
@@ -78,6 +96,7 @@ def setup_logging(level: str, json_logs: bool, registry: SecretRegistry | None =
 def install_object_filter(redacting: RedactingFilter) -> None:
     """Filter kopf's object logger itself (once): what kopf posts as Events is masked too."""
     objects = logging.getLogger(KOPF_OBJECTS_LOGGER)
-    for old in [f for f in objects.filters if isinstance(f, RedactingFilter)]:
+    for old in [f for f in objects.filters if isinstance(f, RedactingFilter | QuietHandlers)]:
         objects.removeFilter(old)
+    objects.addFilter(QuietHandlers())  # first: a dropped record need not be redacted
     objects.addFilter(redacting)

@@ -19,6 +19,9 @@ FINALIZER: Final = f"{GROUP}/finalizer"
 PERSISTENCE_PREFIX: Final = f"kopf.{GROUP}"
 LEGACY_PERSISTENCE_PREFIX: Final = GROUP
 DIFFBASE_KEY: Final = "last-handled-configuration"
+#: The kopf handler that runs on every watch event of a TelegramBot (handlers.py): kopf's
+#: "Handler ... succeeded." for it would be a log line per event, so it is not logged (logs.py).
+FORGET_MANAGED_FIELDS: Final = "forget-managed-fields"
 
 #: Annotation on a TelegramBot: set any new value to rotate the secret token now.
 ROTATE_ANNOTATION: Final = f"{GROUP}/rotate-secret-token"

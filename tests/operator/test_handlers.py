@@ -259,3 +259,53 @@ async def test_delete_asks_kopf_to_retry_while_the_webhook_cannot_be_deleted(
         await handler(registry, "finalize")(body=body_of(raw), memo=kopf.Memo(), logger=LOGGER, retry=2)
     assert raised.value.delay == 4.0
     assert "the API server is not reachable" in str(raised.value)
+
+
+MANAGED_FIELDS = [
+    {"manager": "kubectl-create", "operation": "Update", "fieldsV1": {"f:spec": {"f:webhook": {".": {}}}}},
+    {"manager": "tgbot-operator", "subresource": "status", "fieldsV1": {"f:status": {"f:conditions": {}}}},
+]
+
+
+async def test_kopf_hands_every_event_to_the_handler_that_drops_managed_fields(
+    registry: kopf.OperatorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """kopf's own watching step, on our registry: the dict kopf keeps as the object's live body
+    loses its managedFields (what the daemon and the change handlers see afterwards)."""
+    from kopf._core.actions.loggers import LocalObjectLogger
+    from kopf._core.intents.causes import detect_watching_cause
+    from kopf._core.reactor.processing import process_watching_cause
+
+    settings = configured()
+    resource = kopf.Resource(names.GROUP, names.VERSION, names.PLURAL, kind=names.KIND, namespaced=True)
+    raw = bot_body()
+    raw["metadata"]["managedFields"] = MANAGED_FIELDS
+    body = body_of(raw)
+    cause = detect_watching_cause(
+        raw_event={"type": "MODIFIED", "object": cast(kopf.RawBody, raw)},
+        body=body,
+        resource=resource,
+        logger=LocalObjectLogger(body=body, settings=settings),
+        patch=kopf.Patch(),
+        memo=kopf.Memo(),
+        indices=cast(Any, {}),
+    )
+    with caplog.at_level(logging.INFO, logger="kopf.objects"):
+        await process_watching_cause(
+            lifecycle=kopf.lifecycles.all_at_once, registry=registry, settings=settings, cause=cause
+        )
+    assert "managedFields" not in body.metadata
+    assert body.spec["webhook"] == {"url": "https://example.org/hook"}  # the rest untouched
+    messages = [r.getMessage() for r in caplog.records if names.FORGET_MANAGED_FIELDS in r.getMessage()]
+    assert messages == [f"Handler '{names.FORGET_MANAGED_FIELDS}' succeeded."]  # dropped by logs.py
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"type": "DELETED", "object": {"metadata": None}}, {"type": None, "object": None}, {}],
+    ids=["no metadata", "no object", "empty"],
+)
+def test_an_event_without_an_object_or_metadata_is_left_alone(event: dict[str, Any]) -> None:
+    before = json.dumps(event)
+    handlers.forget_managed_fields(event)
+    assert json.dumps(event) == before

@@ -48,3 +48,38 @@ def test_setup(capsys: pytest.CaptureFixture[str], json_logs: bool) -> None:
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
+
+
+def test_the_success_of_a_handler_run_on_every_event_is_not_logged_and_its_failure_is() -> None:
+    from tgbot_operator import names
+    from tgbot_operator.logs import QuietHandlers
+
+    def record(msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", logging.INFO, __file__, 1, msg, args, None)
+
+    quiet = QuietHandlers()
+    handler = f"Handler '{names.FORGET_MANAGED_FIELDS}'"
+    assert not quiet.filter(record(f"{handler} succeeded."))
+    assert quiet.filter(record(f"{handler} failed with an exception and will stop now: boom"))
+    assert quiet.filter(record("Handler 'spec-changed' succeeded."))
+    assert quiet.filter(record("%s succeeded.", handler))  # not kopf's form: kept
+
+
+def test_kopfs_object_logger_gets_the_quiet_filter_once(capsys: pytest.CaptureFixture[str]) -> None:
+    from tgbot_operator import names
+    from tgbot_operator.logs import KOPF_OBJECTS_LOGGER, QuietHandlers
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging("info", True)
+        setup_logging("info", True)
+        objects = logging.getLogger(KOPF_OBJECTS_LOGGER)
+        assert sum(isinstance(f, QuietHandlers) for f in objects.filters) == 1
+        objects.info(f"Handler '{names.FORGET_MANAGED_FIELDS}' succeeded.")
+        objects.info("Handler 'spec-changed' succeeded.")
+        lines = [json.loads(line)["message"] for line in capsys.readouterr().err.strip().splitlines()]
+        assert lines == ["Handler 'spec-changed' succeeded."]
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
