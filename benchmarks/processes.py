@@ -62,6 +62,11 @@ def stopped_by_sigterm(main: Callable[P, R]) -> Callable[P, R]:
     return wrapped
 
 
+def _stop_quietly(proc: LocalProcess) -> None:
+    with contextlib.suppress(Exception):
+        proc.stop()
+
+
 def _dropped(signum: int, frame: object) -> None:
     """A SIGTERM after the first, while the benchmark cleans up."""
 
@@ -106,10 +111,19 @@ class Group:
         return proc
 
     def stop(self) -> None:
+        """Stop them all, last first. An interrupt (Ctrl-C, or the SIGTERM of
+        :func:`stopped_by_sigterm`) while one stops does not leave the rest running: that one is
+        stopped again (a later SIGTERM is dropped by then), the others after it, then it is raised."""
+        interrupted: KeyboardInterrupt | None = None
         for proc in reversed(self.procs):
-            with contextlib.suppress(Exception):
-                proc.stop()
+            try:
+                _stop_quietly(proc)
+            except KeyboardInterrupt as e:
+                interrupted = interrupted or e
+                _stop_quietly(proc)
         self.procs.clear()
+        if interrupted is not None:
+            raise interrupted
 
     def __enter__(self) -> Group:
         return self

@@ -55,7 +55,8 @@ class QuietHandlers(logging.Filter):
         self._messages = frozenset(f"Handler {handler_id!r} succeeded." for handler_id in handler_ids)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.msg in self._messages and not record.args)
+        # (msg may be any object, a dict or a list among them: not always hashable)
+        return not (isinstance(record.msg, str) and not record.args and record.msg in self._messages)
 
 
 #: kopf's per-object logger: its records go to the root handlers and are posted as Events.

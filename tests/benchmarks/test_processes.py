@@ -71,6 +71,26 @@ SLOW_CLEANUP = """
 """
 
 
+SIGTERM_IN_GROUP_STOP = """
+    import sys, time
+    from pathlib import Path
+    from benchmarks.processes import Group, stopped_by_sigterm
+
+    @stopped_by_sigterm
+    def main() -> None:
+        with Group(Path(sys.argv[1])) as group:
+            first = group.start("first", ["sleep", "120"])
+            # slow to stop: takes 2 s after its SIGTERM (stopped first: the last started)
+            script = "trap 'sleep 2; exit 0' TERM; while :; do sleep 0.1; done"
+            slow = group.start("slow", ["sh", "-c", script])
+            time.sleep(1)  # its trap is set
+            print(first.pid, slow.pid, flush=True)
+        # leaving the block stops them; the SIGTERM lands while the slow one stops
+
+    main()
+"""
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -123,6 +143,35 @@ def test_a_second_sigterm_does_not_cut_the_cleanup_short() -> None:
         out, _ = bench.communicate(timeout=30)
         # the cleanup ran to its end, and what it started still stops on SIGTERM (not inherited)
         assert out == f"cleaned {-signal.SIGTERM}\n"
+        assert bench.returncode == -signal.SIGINT  # the first SIGTERM's interrupt, not the second's kill
     finally:
+        bench.kill()
+        bench.wait()
+
+
+def test_a_sigterm_while_the_group_stops_still_stops_every_process(tmp_path: Path) -> None:
+    bench = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(SIGTERM_IN_GROUP_STOP), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=child_env(),
+    )
+    pids: list[int] = []
+    try:
+        assert bench.stdout is not None
+        pids = [int(pid) for pid in bench.stdout.readline().split()]
+        time.sleep(0.5)  # the group is stopping the slow one
+        bench.send_signal(signal.SIGTERM)
+        bench.wait(timeout=30)
+        assert bench.returncode == -signal.SIGINT  # interrupted, and said so
+        deadline = time.monotonic() + 10
+        while any(map(_alive, pids)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in pids if _alive(pid)], "a process outlived the interrupted cleanup"
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
         bench.kill()
         bench.wait()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import re
 import weakref
 from collections.abc import Iterator
 
@@ -36,8 +37,8 @@ def freezer() -> Iterator[GcFreezer]:
     was_enabled = gc.isenabled()
     gc.disable()
     f = GcFreezer()
-    assert f.install()
     try:
+        assert f.install()
         yield f
     finally:
         f.uninstall()
@@ -52,7 +53,8 @@ def test_install_freezes_what_is_alive_and_uninstall_gives_it_back() -> None:
         assert f._on_collection in gc.callbacks
         assert gc.get_freeze_count() > 1000  # this interpreter's modules, pytest's objects
         assert f.frozen_after_walk is not None  # (some frozen objects were freed since)
-        assert 0 <= f.frozen_after_walk - gc.get_freeze_count() < 1000
+        # (other threads may free frozen objects meanwhile: by reference counting, gc or not)
+        assert 0 <= f.frozen_after_walk - gc.get_freeze_count() < max(1000, f.frozen_after_walk // 20)
     finally:
         f.uninstall()
     assert gc.get_freeze_count() == 0
@@ -131,7 +133,10 @@ def test_the_metrics_read_the_freezer(freezer: GcFreezer) -> None:
     full = freezer.pauses[2].count
     assert sample("tgbot_operator_gc_pause_seconds_count", {"generation": "2"}) == full
     assert sample("tgbot_operator_gc_pause_seconds_bucket", {"generation": "2", "le": "+Inf"}) == full
-    assert sample("tgbot_operator_gc_frozen_objects") == gc.get_freeze_count()
+    high = gc.get_freeze_count()  # frozen objects are only freed meanwhile (no collection runs)
+    frozen = sample("tgbot_operator_gc_frozen_objects")
+    assert frozen is not None
+    assert gc.get_freeze_count() <= frozen <= high
     assert sample("tgbot_operator_gc_sweeps_total") == 0
     assert "tgbot_operator_gc_frozen_objects" in generate_latest(metrics.registry).decode()
-    assert repr(freezer) == f"GcFreezer(frozen={gc.get_freeze_count()}, sweeps=0)"
+    assert re.fullmatch(r"GcFreezer\(frozen=\d+, sweeps=0\)", repr(freezer))

@@ -268,7 +268,7 @@ MANAGED_FIELDS = [
 
 
 async def test_kopf_hands_every_event_to_the_handler_that_drops_managed_fields(
-    registry: kopf.OperatorRegistry, caplog: pytest.LogCaptureFixture
+    registry: kopf.OperatorRegistry, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """kopf's own watching step, on our registry: the dict kopf keeps as the object's live body
     loses its managedFields (what the daemon and the change handlers see afterwards)."""
@@ -276,6 +276,8 @@ async def test_kopf_hands_every_event_to_the_handler_that_drops_managed_fields(
     from kopf._core.intents.causes import detect_watching_cause
     from kopf._core.reactor.processing import process_watching_cause
 
+    # kopf's own logging, without the filters an earlier setup_logging may have left (logs.py)
+    monkeypatch.setattr(logging.getLogger("kopf.objects"), "filters", [])
     settings = configured()
     resource = kopf.Resource(names.GROUP, names.VERSION, names.PLURAL, kind=names.KIND, namespaced=True)
     raw = bot_body()
