@@ -3,12 +3,14 @@ second SIGTERM does not cut that short."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -99,10 +101,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("script", [SYNC, ASYNC], ids=["Group", "ProcessGroup in asyncio.run"])
-def test_sigterm_stops_the_setups_processes(tmp_path: Path, script: str) -> None:
+@contextlib.contextmanager
+def benchmark(script: str, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """``script`` run as a benchmark is (its own process, our PYTHONPATH), killed on the way out."""
     bench = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(script), str(tmp_path)],
+        [sys.executable, "-c", textwrap.dedent(script), *args],
         stdout=subprocess.PIPE,
         text=True,
         cwd=REPO,
@@ -110,31 +113,36 @@ def test_sigterm_stops_the_setups_processes(tmp_path: Path, script: str) -> None
     )
     try:
         assert bench.stdout is not None
-        sleeper = int(bench.stdout.readline())
-        assert _alive(sleeper)
-        bench.send_signal(signal.SIGTERM)
-        bench.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while _alive(sleeper) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        alive = _alive(sleeper)
-        if alive:
-            os.kill(sleeper, signal.SIGKILL)
-        assert not alive, "the benchmark's child outlived its SIGTERM"
+        yield bench
     finally:
         bench.kill()
         bench.wait()
 
 
+def _wait_gone(pids: list[int], timeout: float = 10) -> list[int]:
+    """The processes of ``pids`` still alive after up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while any(map(_alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in pids if _alive(pid)]
+
+
+@pytest.mark.parametrize("script", [SYNC, ASYNC], ids=["Group", "ProcessGroup in asyncio.run"])
+def test_sigterm_stops_the_setups_processes(tmp_path: Path, script: str) -> None:
+    with benchmark(script, str(tmp_path)) as bench:
+        assert bench.stdout is not None
+        sleeper = int(bench.stdout.readline())
+        assert _alive(sleeper)
+        bench.send_signal(signal.SIGTERM)
+        bench.wait(timeout=30)
+        alive = bool(_wait_gone([sleeper]))
+        if alive:
+            os.kill(sleeper, signal.SIGKILL)
+        assert not alive, "the benchmark's child outlived its SIGTERM"
+
+
 def test_a_second_sigterm_does_not_cut_the_cleanup_short() -> None:
-    bench = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(SLOW_CLEANUP)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env=child_env(),
-    )
-    try:
+    with benchmark(SLOW_CLEANUP) as bench:
         assert bench.stdout is not None
         assert bench.stdout.readline() == "running\n"
         bench.send_signal(signal.SIGTERM)
@@ -144,34 +152,20 @@ def test_a_second_sigterm_does_not_cut_the_cleanup_short() -> None:
         # the cleanup ran to its end, and what it started still stops on SIGTERM (not inherited)
         assert out == f"cleaned {-signal.SIGTERM}\n"
         assert bench.returncode == -signal.SIGINT  # the first SIGTERM's interrupt, not the second's kill
-    finally:
-        bench.kill()
-        bench.wait()
 
 
 def test_a_sigterm_while_the_group_stops_still_stops_every_process(tmp_path: Path) -> None:
-    bench = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(SIGTERM_IN_GROUP_STOP), str(tmp_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env=child_env(),
-    )
     pids: list[int] = []
     try:
-        assert bench.stdout is not None
-        pids = [int(pid) for pid in bench.stdout.readline().split()]
-        time.sleep(0.5)  # the group is stopping the slow one
-        bench.send_signal(signal.SIGTERM)
-        bench.wait(timeout=30)
-        assert bench.returncode == -signal.SIGINT  # interrupted, and said so
-        deadline = time.monotonic() + 10
-        while any(map(_alive, pids)) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not [pid for pid in pids if _alive(pid)], "a process outlived the interrupted cleanup"
+        with benchmark(SIGTERM_IN_GROUP_STOP, str(tmp_path)) as bench:
+            assert bench.stdout is not None
+            pids = [int(pid) for pid in bench.stdout.readline().split()]
+            time.sleep(0.5)  # the group is stopping the slow one
+            bench.send_signal(signal.SIGTERM)
+            bench.wait(timeout=30)
+            assert bench.returncode == -signal.SIGINT  # interrupted, and said so
+            assert not _wait_gone(pids), "a process outlived the interrupted cleanup"
     finally:
         for pid in pids:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        bench.kill()
-        bench.wait()
